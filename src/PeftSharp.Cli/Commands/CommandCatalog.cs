@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace PeftSharp.Cli.Commands;
+
+/// <summary>Every verb of the <c>peft</c> command, in the order <c>--help</c> lists them.</summary>
+public static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return QuickstartCommand.Create();
+    }
+}
