@@ -1,0 +1,245 @@
+using System.Numerics.Tensors;
+
+namespace PeftSharp.Tensors.Autograd;
+
+/// <summary>
+/// Every backward rule of the engine, in one place. A rule receives the node (inputs, saved tensors and
+/// arguments) and dLoss/dOutput, and returns dLoss/dInput for each input (null where the input needs none).
+/// Rules run with grad mode off, so they may use ordinary tensor ops. A rule never computes a gradient nobody
+/// asked for: in particular the GEMM for a frozen weight's gradient is never run.
+/// </summary>
+internal static partial class Gradients
+{
+    // ---- helpers ----
+
+    /// <summary>Sums a broadcast gradient back down to <paramref name="shape"/>.</summary>
+    public static Tensor SumToShape(Tensor g, ReadOnlySpan<int> shape)
+    {
+        if (g.Shape.SequenceEqual(shape))
+        {
+            return g;
+        }
+        int lead = g.Rank - shape.Length;
+        var dims = new List<int>();
+        for (int i = 0; i < g.Rank; i++)
+        {
+            if (i < lead || (shape[i - lead] == 1 && g.Shape[i] != 1))
+            {
+                dims.Add(i);
+            }
+        }
+        var summed = dims.Count == 0 ? g : g.Sum(dims.ToArray(), keepDim: true);
+        return summed.Reshape(shape.ToArray());
+    }
+
+    private static Tensor?[] One(Tensor? g) => [g];
+
+    // ---- views and copies ----
+
+    public static Tensor?[] Identity(Node n, Tensor g) => One(g);
+
+    public static Tensor?[] Reshape(Node n, Tensor g) => One(g.Reshape(n.Inputs[0].ShapeArray));
+
+    public static Tensor?[] Permute(Node n, Tensor g)
+    {
+        var inverse = new int[n.Ints.Length];
+        for (int i = 0; i < inverse.Length; i++)
+        {
+            inverse[n.Ints[i]] = i;
+        }
+        return One(g.Permute(inverse));
+    }
+
+    public static Tensor?[] Narrow(Node n, Tensor g)
+    {
+        var input = n.Inputs[0];
+        var full = Tensor.Zeros(input.ShapeArray);
+        Tensor.CopyInto(full.Narrow(n.Ints[0], n.Ints[1], g.Dim(n.Ints[0])), g);
+        return One(full);
+    }
+
+    public static Tensor?[] SumToInputShape(Node n, Tensor g) => One(SumToShape(g, n.Inputs[0].Shape));
+
+    // ---- arithmetic ----
+
+    public static Tensor?[] Add(Node n, Tensor g) =>
+        [n.NeedsGrad(0) ? SumToShape(g, n.Inputs[0].Shape) : null, n.NeedsGrad(1) ? SumToShape(g, n.Inputs[1].Shape) : null];
+
+    public static Tensor?[] Sub(Node n, Tensor g) =>
+        [n.NeedsGrad(0) ? SumToShape(g, n.Inputs[0].Shape) : null, n.NeedsGrad(1) ? SumToShape(g.Neg(), n.Inputs[1].Shape) : null];
+
+    public static Tensor?[] Mul(Node n, Tensor g)
+    {
+        var (a, b) = (n.Inputs[0], n.Inputs[1]);
+        return [n.NeedsGrad(0) ? SumToShape(g.Mul(b), a.Shape) : null, n.NeedsGrad(1) ? SumToShape(g.Mul(a), b.Shape) : null];
+    }
+
+    public static Tensor?[] Div(Node n, Tensor g)
+    {
+        var (a, b) = (n.Inputs[0], n.Inputs[1]);
+        Tensor? ga = n.NeedsGrad(0) ? SumToShape(g.Div(b), a.Shape) : null;
+        Tensor? gb = n.NeedsGrad(1) ? SumToShape(g.Mul(a).Div(b.Mul(b)).Neg(), b.Shape) : null;
+        return [ga, gb];
+    }
+
+    public static Tensor?[] Maximum(Node n, Tensor g) => MinMax(n, g, takeFirstWhen: (a, b) => a >= b);
+
+    public static Tensor?[] Minimum(Node n, Tensor g) => MinMax(n, g, takeFirstWhen: (a, b) => a <= b);
+
+    private static Tensor?[] MinMax(Node n, Tensor g, Func<float, float, bool> takeFirstWhen)
+    {
+        var shape = g.ShapeArray;
+        var a = n.Inputs[0].Expand(shape).Contiguous().Span;
+        var b = n.Inputs[1].Expand(shape).Contiguous().Span;
+        var gs = g.Contiguous().Span;
+        var ga = Tensor.Zeros(shape);
+        var gb = Tensor.Zeros(shape);
+        var gas = ga.Span;
+        var gbs = gb.Span;
+        for (int i = 0; i < gs.Length; i++)
+        {
+            if (takeFirstWhen(a[i], b[i])) gas[i] = gs[i]; else gbs[i] = gs[i];
+        }
+        return [n.NeedsGrad(0) ? SumToShape(ga, n.Inputs[0].Shape) : null, n.NeedsGrad(1) ? SumToShape(gb, n.Inputs[1].Shape) : null];
+    }
+
+    public static Tensor?[] MulScalar(Node n, Tensor g) => One(g.Mul(n.Floats[0]));
+
+    // ---- pointwise math (saved: input x or output y) ----
+
+    public static Tensor?[] Exp(Node n, Tensor g) => One(g.Mul(n.Saved[0]));
+
+    public static Tensor?[] Log(Node n, Tensor g) => One(g.Div(n.Saved[0]));
+
+    public static Tensor?[] Sqrt(Node n, Tensor g) => One(g.Div(n.Saved[0].Mul(2f)));
+
+    public static Tensor?[] Abs(Node n, Tensor g) => Pointwise(n, g, static (x, gy) => x > 0 ? gy : x < 0 ? -gy : 0f);
+
+    public static Tensor?[] Pow(Node n, Tensor g)
+    {
+        float p = n.Floats[0];
+        return One(g.Mul(n.Saved[0].Pow(p - 1f)).Mul(p));
+    }
+
+    public static Tensor?[] Clamp(Node n, Tensor g)
+    {
+        float lo = n.Floats[0], hi = n.Floats[1];
+        var x = n.Saved[0].Span;
+        var gs = g.Contiguous().Span;
+        var r = Tensor.Empty(g.ShapeArray);
+        var d = r.Span;
+        for (int i = 0; i < d.Length; i++)
+        {
+            d[i] = x[i] >= lo && x[i] <= hi ? gs[i] : 0f;
+        }
+        return One(r);
+    }
+
+    public static Tensor?[] Sigmoid(Node n, Tensor g)
+    {
+        var y = n.Saved[0];
+        return One(g.Mul(y.Mul(y.Neg().Add(1f))));
+    }
+
+    public static Tensor?[] Tanh(Node n, Tensor g)
+    {
+        var y = n.Saved[0];
+        return One(g.Mul(y.Mul(y).Neg().Add(1f)));
+    }
+
+    public static Tensor?[] Relu(Node n, Tensor g) => Pointwise(n, g, static (x, gy) => x > 0 ? gy : 0f);
+
+    /// <summary>dx[i] = f(x[i], dy[i]) for rules that saved their contiguous input.</summary>
+    private static Tensor?[] Pointwise(Node n, Tensor g, Func<float, float, float> f)
+    {
+        var x = n.Saved[0].Span;
+        var gs = g.Contiguous().Span;
+        var r = Tensor.Empty(g.ShapeArray);
+        var d = r.Span;
+        for (int i = 0; i < d.Length; i++)
+        {
+            d[i] = f(x[i], gs[i]);
+        }
+        return One(r);
+    }
+
+    public static Tensor?[] Where(Node n, Tensor g)
+    {
+        var mask = (Tensor)n.State!;
+        var zero = Tensor.Zeros([]);
+        return
+        [
+            n.NeedsGrad(0) ? SumToShape(Tensor.Where(mask, g, zero), n.Inputs[0].Shape) : null,
+            n.NeedsGrad(1) ? SumToShape(Tensor.Where(mask, zero, g), n.Inputs[1].Shape) : null,
+        ];
+    }
+}
+
+internal static partial class Gradients
+{
+    // ---- reductions ----
+
+    public static Tensor?[] SumAll(Node n, Tensor g)
+    {
+        var input = n.Inputs[0];
+        return [Tensor.Full(input.ShapeArray, g.Item())];
+    }
+
+    public static Tensor?[] Sum(Node n, Tensor g)
+    {
+        // Re-insert the reduced dims as size 1, then broadcast back to the input shape.
+        var input = n.Inputs[0];
+        var keep = input.ShapeArray.ToArray();
+        foreach (int d in n.Ints)
+        {
+            keep[d] = 1;
+        }
+        var full = Tensor.Empty(input.ShapeArray);
+        Tensor.CopyInto(full, g.Reshape(keep));
+        return [full];
+    }
+
+    public static Tensor?[] MaxDim(Node n, Tensor g)
+    {
+        var input = n.Inputs[0];
+        int d = n.Ints[0];
+        var idx = ((Tensor)n.State!).IntSpan;
+        var (outer, len, inner) = Tensor.Split3(input.Shape, d);
+        var r = Tensor.Zeros(input.ShapeArray);
+        var dst = r.Span;
+        var gs = g.Contiguous().Span;
+        for (int o = 0; o < outer; o++)
+        {
+            for (int i = 0; i < inner; i++)
+            {
+                dst[(o * len + idx[o * inner + i]) * inner + i] = gs[o * inner + i];
+            }
+        }
+        return [r];
+    }
+}
+
+internal static partial class Gradients
+{
+    // ---- products ----
+
+    public static Tensor?[] MatMul(Node n, Tensor g)
+    {
+        var (a, b) = (n.Inputs[0], n.Inputs[1]);
+        Tensor? ga = n.NeedsGrad(0) ? SumToShape(Tensor.MatMul(g, b.T), a.Shape) : null;
+        Tensor? gb = n.NeedsGrad(1) ? SumToShape(Tensor.MatMul(a.T, g), b.Shape) : null;
+        return [ga, gb];
+    }
+
+    public static Tensor?[] Linear(Node n, Tensor g)
+    {
+        var x = n.Saved[0];
+        var weight = n.Inputs[1];
+        int outF = weight.Dim(0), inF = weight.Dim(1);
+        var g2 = g.Contiguous().Reshape(-1, outF);
+        Tensor? gx = n.NeedsGrad(0) ? Tensor.MatMul(g2, weight).Reshape(n.Inputs[0].ShapeArray) : null;
+        Tensor? gw = n.NeedsGrad(1) ? Tensor.MatMul(g2.T, x.Reshape(-1, inF)) : null;
+        Tensor? gb = n.Inputs.Length > 2 && n.NeedsGrad(2) ? g2.Sum(0) : null;
+        return n.Inputs.Length > 2 ? [gx, gw, gb] : [gx, gw];
+    }
+}

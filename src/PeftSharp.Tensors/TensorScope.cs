@@ -1,0 +1,119 @@
+namespace PeftSharp.Tensors;
+
+/// <summary>
+/// A region in which float32 tensors are allocated from a reusable pool. When the scope is disposed every
+/// buffer it handed out returns to the pool, so a steady-state training step allocates (almost) no managed
+/// memory. Tensors created in a scope must not be used after it ends (doing so throws). Scopes nest; the
+/// innermost owns new allocations. <see cref="Persistent"/> suspends pooling, for state that must outlive the
+/// step (gradients of leaves, optimizer moments). Scopes are per thread.
+/// </summary>
+public sealed class TensorScope : IDisposable
+{
+    [ThreadStatic] private static TensorScope? _current;
+
+    private static readonly object PoolLock = new();
+    private static readonly Dictionary<int, Stack<float[]>> Pool = new();
+    private static long _pooledBytes;
+
+    /// <summary>Upper bound on idle pooled memory; buffers returned beyond it are dropped for the GC.</summary>
+    public static long MaxPooledBytes { get; set; } = 8L << 30;
+
+    private readonly TensorScope? _parent;
+    private readonly bool _persistent;
+    private readonly List<Storage> _owned = new();
+    private bool _disposed;
+
+    private TensorScope(bool persistent)
+    {
+        _parent = _current;
+        _persistent = persistent;
+        _current = this;
+    }
+
+    /// <summary>Starts a pooled scope on this thread.</summary>
+    public static TensorScope Begin() => new(persistent: false);
+
+    /// <summary>Starts a region where allocations are ordinary (not pooled) even inside a pooled scope.</summary>
+    public static TensorScope Persistent() => new(persistent: true);
+
+    /// <summary>Bytes currently idle in the pool (for diagnostics and benchmarks).</summary>
+    public static long PooledBytes => Interlocked.Read(ref _pooledBytes);
+
+    internal static Storage AllocateFloats(int length, bool zero)
+    {
+        var scope = _current;
+        if (scope is null || scope._persistent || length == 0)
+        {
+            return new Storage(new float[length], length, pooled: false);
+        }
+        float[]? array = null;
+        lock (PoolLock)
+        {
+            if (Pool.TryGetValue(length, out var stack) && stack.Count > 0)
+            {
+                array = stack.Pop();
+                _pooledBytes -= (long)array.Length * sizeof(float);
+            }
+        }
+        if (array is null)
+        {
+            array = GC.AllocateUninitializedArray<float>(length);
+            zero = true;
+        }
+        if (zero)
+        {
+            Array.Clear(array);
+        }
+        var storage = new Storage(array, length, pooled: true);
+        scope._owned.Add(storage);
+        return storage;
+    }
+
+    /// <summary>Returns every buffer this scope handed out to the pool and invalidates their tensors.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        if (_current != this)
+        {
+            throw new InvalidOperationException("TensorScopes must be disposed in the reverse order of creation.");
+        }
+        _current = _parent;
+        if (_owned.Count == 0)
+        {
+            return;
+        }
+        lock (PoolLock)
+        {
+            foreach (var s in _owned)
+            {
+                s.Released = true;
+                long bytes = (long)s.Floats!.Length * sizeof(float);
+                if (_pooledBytes + bytes > MaxPooledBytes)
+                {
+                    continue;
+                }
+                if (!Pool.TryGetValue(s.Length, out var stack))
+                {
+                    Pool[s.Length] = stack = new Stack<float[]>();
+                }
+                stack.Push(s.Floats);
+                _pooledBytes += bytes;
+            }
+        }
+        _owned.Clear();
+    }
+
+    /// <summary>Drops every idle pooled buffer.</summary>
+    public static void TrimPool()
+    {
+        lock (PoolLock)
+        {
+            Pool.Clear();
+            _pooledBytes = 0;
+        }
+    }
+}
