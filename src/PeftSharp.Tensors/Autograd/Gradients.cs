@@ -243,3 +243,92 @@ internal static partial class Gradients
         return n.Inputs.Length > 2 ? [gx, gw, gb] : [gx, gw];
     }
 }
+
+internal static partial class Gradients
+{
+    // ---- indexing, joining, dropout ----
+
+    public static Tensor?[] Embedding(Node n, Tensor g)
+    {
+        var weight = n.Inputs[0];
+        var ids = ((Tensor)n.State!).IntSpan;
+        int c = weight.Dim(1);
+        var gw = Tensor.Zeros(weight.ShapeArray);
+        var dst = gw.Span;
+        var gs = g.Contiguous().Span;
+        for (int i = 0; i < ids.Length; i++)
+        {
+            var row = dst.Slice(ids[i] * c, c);
+            TensorPrimitives.Add(row, gs.Slice(i * c, c), row);
+        }
+        return [gw];
+    }
+
+    public static Tensor?[] IndexSelect(Node n, Tensor g)
+    {
+        var input = n.Inputs[0];
+        int d = n.Ints[0];
+        var idx = ((Tensor)n.State!).IntSpan;
+        var (outer, len, inner) = Tensor.Split3(input.Shape, d);
+        var gi = Tensor.Zeros(input.ShapeArray);
+        var dst = gi.Span;
+        var gs = g.Contiguous().Span;
+        for (int o = 0; o < outer; o++)
+        {
+            for (int j = 0; j < idx.Length; j++)
+            {
+                var row = dst.Slice((o * len + idx[j]) * inner, inner);
+                TensorPrimitives.Add(row, gs.Slice((o * idx.Length + j) * inner, inner), row);
+            }
+        }
+        return [gi];
+    }
+
+    public static Tensor?[] Gather(Node n, Tensor g)
+    {
+        var input = n.Inputs[0];
+        int d = n.Ints[0];
+        var index = (Tensor)n.State!;
+        var idx = index.IntSpan;
+        var gi = Tensor.Zeros(input.ShapeArray);
+        var dst = gi.Span;
+        var strides = Shapes.ContiguousStrides(input.Shape);
+        var gs = g.Contiguous().Span;
+        var ishape = index.ShapeArray;
+        var counter = new int[input.Rank];
+        for (int flat = 0; flat < idx.Length; flat++)
+        {
+            int off = 0;
+            for (int i = 0; i < input.Rank; i++)
+            {
+                off += (i == d ? idx[flat] : counter[i]) * strides[i];
+            }
+            dst[off] += gs[flat];
+            for (int i = input.Rank - 1; i >= 0; i--)
+            {
+                if (++counter[i] < ishape[i]) break;
+                counter[i] = 0;
+            }
+        }
+        return [gi];
+    }
+
+    public static Tensor?[] Cat(Node n, Tensor g)
+    {
+        int d = n.Ints[0];
+        var grads = new Tensor?[n.Inputs.Length];
+        int start = 0;
+        for (int i = 0; i < grads.Length; i++)
+        {
+            int len = n.Inputs[i].Shape[d];
+            if (n.NeedsGrad(i))
+            {
+                grads[i] = g.Narrow(d, start, len).Contiguous();
+            }
+            start += len;
+        }
+        return grads;
+    }
+
+    public static Tensor?[] Dropout(Node n, Tensor g) => [g.Mul(n.Saved[0])];
+}
