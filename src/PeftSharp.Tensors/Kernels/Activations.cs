@@ -229,11 +229,18 @@ public static class Activations
         }
     }
 
-    /// <summary>PyTorch's formula: 0.5(1+t) + 0.5x·(1−t²)·β(1 + 3κx²), t = tanh(β(x + κx³)).</summary>
+    /// <summary>
+    /// PyTorch's formula: 0.5(1+t) + 0.5x·(1−t²)·β(1 + 3κx²), t = tanh(β(x + κx³)). x is clamped to ±10
+    /// first: beyond |x| ≈ 5.5 t is exactly ±1 in float32 so the value is unchanged, and the clamp keeps
+    /// x·(1−t²)·x² from becoming ∞·0 = NaN for huge |x|.
+    /// </summary>
     private readonly struct GeluTanhGrad : IBinaryOp
     {
+        private const float Clamp = 10f;
+
         public static float Invoke(float x, float dy)
         {
+            x = MathF.Min(MathF.Max(x, -Clamp), Clamp);
             float x2 = x * x;
             float t = FastMath.Tanh(GeluTanhBeta * MathF.FusedMultiplyAdd(GeluTanhKappa, x2 * x, x));
             float left = 0.5f * (1f + t);
@@ -246,6 +253,7 @@ public static class Activations
         {
             Vector256<float> half = Vector256.Create(0.5f);
             Vector256<float> one = Vector256<float>.One;
+            x = Avx.Min(Avx.Max(x, Vector256.Create(-Clamp)), Vector256.Create(Clamp));
             Vector256<float> x2 = Avx.Multiply(x, x);
             Vector256<float> t = FastMath.Tanh(Avx.Multiply(Vector256.Create(GeluTanhBeta), Fma.MultiplyAdd(Vector256.Create(GeluTanhKappa), Avx.Multiply(x2, x), x)));
             Vector256<float> left = Avx.Multiply(half, Avx.Add(one, t));
