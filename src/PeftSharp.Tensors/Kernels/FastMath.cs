@@ -468,6 +468,43 @@ public static class FastMath
         }
         return total;
     }
+    /// <summary>y[i] = e^(x[i] − shift); returns Σ y[i]. y may alias x.</summary>
+    internal static float ExpShiftStoreSum(ReadOnlySpan<float> x, float shift, Span<float> y)
+    {
+        ref float px = ref MemoryMarshal.GetReference(x);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        int n = x.Length;
+        int i = 0;
+        float total = 0f;
+        if (IsVectorized && n >= 8)
+        {
+            Vector256<float> m = Vector256.Create(shift);
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = a0;
+            for (; i <= n - 16; i += 16)
+            {
+                Vector256<float> e0 = Exp(Avx.Subtract(Vector256.LoadUnsafe(ref px, (nuint)i), m));
+                Vector256<float> e1 = Exp(Avx.Subtract(Vector256.LoadUnsafe(ref px, (nuint)(i + 8)), m));
+                e0.StoreUnsafe(ref py, (nuint)i);
+                e1.StoreUnsafe(ref py, (nuint)(i + 8));
+                a0 = Avx.Add(a0, e0);
+                a1 = Avx.Add(a1, e1);
+            }
+            for (; i <= n - 8; i += 8)
+            {
+                Vector256<float> e0 = Exp(Avx.Subtract(Vector256.LoadUnsafe(ref px, (nuint)i), m));
+                e0.StoreUnsafe(ref py, (nuint)i);
+                a0 = Avx.Add(a0, e0);
+            }
+            total = HorizontalSum(Avx.Add(a0, a1));
+        }
+        for (; i < n; i++)
+        {
+            float e = Exp(Unsafe.Add(ref px, i) - shift);
+            Unsafe.Add(ref py, i) = e;
+            total += e;
+        }
+        return total;
+    }
 }
 
 /// <summary>A function with bitwise-identical scalar and 8-lane forms.</summary>
