@@ -332,3 +332,60 @@ internal static partial class Gradients
 
     public static Tensor?[] Dropout(Node n, Tensor g) => [g.Mul(n.Saved[0])];
 }
+
+internal static partial class Gradients
+{
+    // ---- fused neural-network ops ----
+
+    public static Tensor?[] Activation(Node n, Tensor g)
+    {
+        var x = n.Saved[0];
+        var gc = g.Contiguous();
+        var dx = Tensor.Empty(x.ShapeArray.ToArray());
+        Kernels.Activations.Backward((Kernels.Activation)n.Ints[0], x.Span, gc.Span, dx.Span);
+        return [dx];
+    }
+
+    public static Tensor?[] SwiGlu(Node n, Tensor g)
+    {
+        var (gate, up) = (n.Saved[0], n.Saved[1]);
+        var gc = g.Contiguous();
+        var dGate = Tensor.Empty(gate.ShapeArray.ToArray());
+        var dUp = Tensor.Empty(up.ShapeArray.ToArray());
+        Kernels.SwiGlu.Backward(gate.Span, up.Span, gc.Span, dGate.Span, dUp.Span);
+        return [n.NeedsGrad(0) ? dGate : null, n.NeedsGrad(1) ? dUp : null];
+    }
+
+    public static Tensor?[] Softmax(Node n, Tensor g)
+    {
+        var y = n.Saved[0];
+        int cols = y.Rank == 0 ? 1 : y.Dim(-1);
+        int rows = cols == 0 ? 0 : y.Numel / cols;
+        var gc = g.Contiguous();
+        var dx = Tensor.Empty(y.ShapeArray.ToArray());
+        Kernels.Softmax.Backward(y.Span, gc.Span, dx.Span, rows, cols);
+        return [dx];
+    }
+
+    public static Tensor?[] LogSoftmax(Node n, Tensor g)
+    {
+        var y = n.Saved[0];
+        int cols = y.Rank == 0 ? 1 : y.Dim(-1);
+        int rows = cols == 0 ? 0 : y.Numel / cols;
+        var gc = g.Contiguous();
+        var dx = Tensor.Empty(y.ShapeArray.ToArray());
+        Kernels.Softmax.LogBackward(y.Span, gc.Span, dx.Span, rows, cols);
+        return [dx];
+    }
+
+    public static Tensor?[] CrossEntropy(Node n, Tensor g)
+    {
+        var (x, t, lse) = (n.Saved[0], n.Saved[1], n.Saved[2]);
+        int counted = n.Ints[0];
+        int rows = x.Dim(0), v = x.Dim(1);
+        var dx = Tensor.Empty([rows, v]);
+        float scale = counted == 0 ? 0f : g.Item() / counted;
+        Kernels.CrossEntropy.Backward(x.Span, t.IntSpan, lse.Span, dx.Span, rows, v, scale, n.Floats[0], n.Ints[1]);
+        return [dx];
+    }
+}

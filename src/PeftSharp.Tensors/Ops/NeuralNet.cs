@@ -1,0 +1,216 @@
+using PeftSharp.Tensors.Autograd;
+using PeftSharp.Tensors.Kernels;
+
+namespace PeftSharp.Tensors;
+
+// Coarse, fused neural-network ops: activations, softmax, cross-entropy, norms, RoPE and attention.
+// Shapes: B batch, T query tokens, S key tokens, C channels, H heads, Hkv key/value heads, D head dim, V vocab.
+public sealed partial class Tensor
+{
+    /// <summary>GELU; <paramref name="tanhApproximation"/> selects "gelu_new"/"gelu_pytorch_tanh" instead of the exact erf form.</summary>
+    public Tensor Gelu(bool tanhApproximation = false) => ActivationOp(tanhApproximation ? Kernels.Activation.GeluTanh : Kernels.Activation.Gelu);
+
+    /// <summary>SiLU (swish): x·sigmoid(x).</summary>
+    public Tensor Silu() => ActivationOp(Kernels.Activation.Silu);
+
+    /// <summary>Applies an activation by kind (Relu, Silu, Sigmoid, Tanh, Gelu, GeluTanh).</summary>
+    public Tensor ActivationOp(Kernels.Activation activation)
+    {
+        ThrowUnlessFloat(activation.ToString());
+        var x = Contiguous();
+        var y = Empty((int[])_shape.Clone());
+        Activations.Forward(activation, x.Span, y.Span);
+        var node = Tape.Record(y, activation.ToString().ToLowerInvariant(), Gradients.Activation, this);
+        if (node is not null)
+        {
+            node.Saved = [x];
+            node.Ints = [(int)activation];
+        }
+        return y;
+    }
+
+    /// <summary>SwiGLU: silu(gate) ⊙ up (the Llama MLP's fused middle).</summary>
+    public static Tensor SwiGlu(Tensor gate, Tensor up)
+    {
+        if (!gate.Shape.SequenceEqual(up.Shape))
+        {
+            throw new ArgumentException($"SwiGlu gate {Shapes.Format(gate.Shape)} and up {Shapes.Format(up.Shape)} differ.");
+        }
+        gate.ThrowUnlessFloat("SwiGlu");
+        up.ThrowUnlessFloat("SwiGlu");
+        var g = gate.Contiguous();
+        var u = up.Contiguous();
+        var y = Empty(gate.ShapeArray.ToArray());
+        Kernels.SwiGlu.Forward(g.Span, u.Span, y.Span);
+        var node = Tape.Record(y, "swiglu", Gradients.SwiGlu, gate, up);
+        if (node is not null)
+        {
+            node.Saved = [g, u];
+        }
+        return y;
+    }
+
+    /// <summary>Softmax over the last dimension.</summary>
+    public Tensor Softmax()
+    {
+        ThrowUnlessFloat("Softmax");
+        var x = Contiguous();
+        int n = Rank == 0 ? 1 : _shape[^1];
+        int rows = n == 0 ? 0 : Numel / n;
+        var y = Empty((int[])_shape.Clone());
+        Kernels.Softmax.Forward(x.Span, y.Span, rows, n);
+        var node = Tape.Record(y, "softmax", Gradients.Softmax, this);
+        if (node is not null)
+        {
+            node.Saved = [y];
+        }
+        return y;
+    }
+
+    /// <summary>Log-softmax over the last dimension.</summary>
+    public Tensor LogSoftmax()
+    {
+        ThrowUnlessFloat("LogSoftmax");
+        var x = Contiguous();
+        int n = Rank == 0 ? 1 : _shape[^1];
+        int rows = n == 0 ? 0 : Numel / n;
+        var y = Empty((int[])_shape.Clone());
+        Kernels.Softmax.LogForward(x.Span, y.Span, rows, n);
+        var node = Tape.Record(y, "log_softmax", Gradients.LogSoftmax, this);
+        if (node is not null)
+        {
+            node.Saved = [y];
+        }
+        return y;
+    }
+
+    /// <summary>
+    /// Mean cross-entropy of <paramref name="logits"/> (N, V) against int32 <paramref name="targets"/> (N):
+    /// targets equal to <paramref name="ignoreIndex"/> are skipped and not counted; optional label smoothing
+    /// as in PyTorch. Returns a scalar (NaN when no target counts, as PyTorch does).
+    /// </summary>
+    public static Tensor CrossEntropy(Tensor logits, Tensor targets, float labelSmoothing = 0f, int ignoreIndex = Kernels.CrossEntropy.DefaultIgnoreIndex)
+    {
+        if (logits.Rank != 2)
+        {
+            throw new ArgumentException($"CrossEntropy logits must be (N, V); got {Shapes.Format(logits.Shape)}.");
+        }
+        if (targets.DType != DType.I32 || targets.Rank != 1 || targets.Dim(0) != logits.Dim(0))
+        {
+            throw new ArgumentException($"CrossEntropy targets must be int32 of shape [{logits.Dim(0)}]; got {targets.DType} {Shapes.Format(targets.Shape)}.");
+        }
+        logits.ThrowUnlessFloat("CrossEntropy");
+        var x = logits.Contiguous();
+        int rows = x.Dim(0), v = x.Dim(1);
+        var t = targets.Contiguous();
+        var losses = new float[rows];
+        var lse = Empty([rows]);
+        int counted = Kernels.CrossEntropy.Forward(x.Span, t.IntSpan, losses, lse.Span, rows, v, labelSmoothing, ignoreIndex);
+        var loss = Scalar(Kernels.CrossEntropy.Mean(losses, counted));
+        var node = Tape.Record(loss, "cross_entropy", Gradients.CrossEntropy, logits);
+        if (node is not null)
+        {
+            node.Saved = [x, t, lse];
+            node.Ints = [counted, ignoreIndex];
+            node.Floats = [labelSmoothing];
+        }
+        return loss;
+    }
+
+    /// <summary>LayerNorm over the last dimension: (x − mean)/√(var + eps)·weight + bias.</summary>
+    public static Tensor LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float eps)
+    {
+        int c = x.Dim(-1);
+        CheckNormParam(weight, c, "LayerNorm weight");
+        CheckNormParam(bias, c, "LayerNorm bias");
+        var mean = x.Mean(-1, keepDim: true);
+        var centered = x.Sub(mean);
+        var variance = centered.Mul(centered).Mean(-1, keepDim: true);
+        var y = centered.Div(variance.Add(eps).Sqrt());
+        if (weight is not null) y = y.Mul(weight);
+        if (bias is not null) y = y.Add(bias);
+        return y;
+    }
+
+    /// <summary>RMSNorm over the last dimension (Llama): x·rsqrt(mean(x²) + eps)·weight, in float32.</summary>
+    public static Tensor RmsNorm(Tensor x, Tensor? weight, float eps)
+    {
+        int c = x.Dim(-1);
+        CheckNormParam(weight, c, "RmsNorm weight");
+        var ms = x.Mul(x).Mean(-1, keepDim: true);
+        var y = x.Div(ms.Add(eps).Sqrt());
+        return weight is null ? y : y.Mul(weight);
+    }
+
+    private static void CheckNormParam(Tensor? p, int c, string what)
+    {
+        if (p is not null && (p.Rank != 1 || p.Dim(0) != c))
+        {
+            throw new ArgumentException($"{what} {Shapes.Format(p.Shape)} does not match the normalised size {c}.");
+        }
+    }
+
+    /// <summary>
+    /// Rotary position embedding in the Hugging Face rotate_half convention: x·cos + rotate_half(x)·sin, where
+    /// rotate_half(x) = [−x₂, x₁] over the two halves of the last dimension. <paramref name="x"/> is (B, H, T, D);
+    /// <paramref name="cos"/>/<paramref name="sin"/> are (B, T, D) (already gathered at the position ids).
+    /// </summary>
+    public static Tensor Rope(Tensor x, Tensor cos, Tensor sin)
+    {
+        if (x.Rank != 4)
+        {
+            throw new ArgumentException($"Rope expects (B, H, T, D); got {Shapes.Format(x.Shape)}.");
+        }
+        int d = x.Dim(3);
+        if (d % 2 != 0)
+        {
+            throw new ArgumentException($"Rope needs an even head dimension; got {d}.");
+        }
+        var c = cos.Unsqueeze(1);
+        var s = sin.Unsqueeze(1);
+        var x1 = x.Narrow(3, 0, d / 2);
+        var x2 = x.Narrow(3, d / 2, d / 2);
+        var rotated = Cat([x2.Neg(), x1], 3);
+        return x.Mul(c).Add(rotated.Mul(s));
+    }
+
+    /// <summary>
+    /// Scaled dot-product attention. <paramref name="q"/> (B, H, T, D); <paramref name="k"/>, <paramref name="v"/>
+    /// (B, Hkv, S, D) with H a multiple of Hkv (grouped-query: query head h reads kv head h / (H/Hkv)).
+    /// <paramref name="mask"/> is additive, broadcastable to (B, H, T, S); <paramref name="causal"/> masks keys
+    /// j &gt; i + (S − T). Returns (B, H, T, D).
+    /// </summary>
+    public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, Tensor? mask = null, bool causal = false, float? scale = null)
+    {
+        if (q.Rank != 4 || k.Rank != 4 || v.Rank != 4)
+        {
+            throw new ArgumentException($"Attention expects rank-4 q/k/v; got {Shapes.Format(q.Shape)}, {Shapes.Format(k.Shape)}, {Shapes.Format(v.Shape)}.");
+        }
+        int b = q.Dim(0), h = q.Dim(1), t = q.Dim(2), d = q.Dim(3);
+        int hkv = k.Dim(1), s = k.Dim(2);
+        if (k.Dim(0) != b || v.Dim(0) != b || v.Dim(1) != hkv || v.Dim(2) != s || k.Dim(3) != d || hkv == 0 || h % hkv != 0)
+        {
+            throw new ArgumentException($"Attention shapes q {Shapes.Format(q.Shape)}, k {Shapes.Format(k.Shape)}, v {Shapes.Format(v.Shape)} are inconsistent (need equal batch, head dim, k/v alike, H divisible by Hkv).");
+        }
+        float sc = scale ?? 1f / MathF.Sqrt(d);
+        int groups = h / hkv;
+        // Grouped-query: view q as (B, Hkv, groups·T, D) so each kv head serves its query heads without copying k/v.
+        var qg = q.Reshape(b, hkv, groups * t, d);
+        var scores = MatMul(qg, k.Transpose(2, 3)).Mul(sc).Reshape(b, h, t, s);
+        if (causal)
+        {
+            var causalMask = Empty([t, s]);
+            var cm = causalMask.Span;
+            for (int i = 0; i < t; i++)
+                for (int j = 0; j < s; j++)
+                    cm[i * s + j] = j > i + (s - t) ? float.NegativeInfinity : 0f;
+            scores = scores.Add(causalMask);
+        }
+        if (mask is not null)
+        {
+            scores = scores.Add(mask);
+        }
+        var probs = scores.Softmax();
+        return MatMul(probs.Reshape(b, hkv, groups * t, s), v).Reshape(b, h, t, d);
+    }
+}
