@@ -170,4 +170,39 @@ public sealed class SafetensorsCheckpointTests : IDisposable
         var e = Assert.Throws<SafetensorsFormatException>(() => SafetensorsCheckpoint.Open(_dir.Path).Dispose());
         Assert.Equal(_dir.File("model-00002-of-00002.safetensors"), e.FilePath);
     }
+
+    [Fact]
+    public void WriteSharded_SplitsAtTheLimit_AndReadsBack()
+    {
+        // 40 + 40 + 24 + 100 bytes with a 90-byte limit: [a, b] (80), [c] (24 + 100 > 90 starts a new shard), [big] alone.
+        var tensors = new (string Name, float[] Values)[] { ("a", new float[10]), ("b", new float[10]), ("c", new float[6]), ("big", new float[25]) };
+        for (int t = 0; t < tensors.Length; t++)
+        {
+            for (int i = 0; i < tensors[t].Values.Length; i++) { tensors[t].Values[i] = t * 100 + i; }
+        }
+        var written = SafetensorsWriter.WriteSharded(_dir.Path, tensors.Select(t => SafetensorsTensor.FromSingles(t.Name, t.Values, [t.Values.Length])), 90,
+            new Dictionary<string, string> { ["format"] = "pt" });
+        Assert.Equal(["model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors", SafetensorsCheckpoint.IndexFileName],
+            written.Select(Path.GetFileName));
+        using var ckpt = SafetensorsCheckpoint.Open(_dir.Path);
+        Assert.Equal("204", ckpt.Metadata["total_size"]);
+        Assert.Equal(3, ckpt.Shards.Count);
+        Assert.Equal("model-00002-of-00003.safetensors", Path.GetFileName(ckpt.FileOf("c").Path));
+        foreach (var (name, values) in tensors)
+        {
+            Assert.Equal(values, ckpt.ReadSingles(name));
+        }
+        Assert.Equal("pt", ckpt.FileOf("big").Metadata["format"]);
+    }
+
+    [Fact]
+    public void WriteSharded_WhenEverythingFits_WritesOneFileAndDropsStaleIndex()
+    {
+        Index("{}");
+        var written = SafetensorsWriter.WriteSharded(_dir.Path, [SafetensorsTensor.FromSingles("w", new float[] { 1, 2 }, [2])], 1 << 20);
+        Assert.Equal([_dir.File(SafetensorsCheckpoint.SingleFileName)], written);
+        Assert.False(File.Exists(_dir.File(SafetensorsCheckpoint.IndexFileName)));
+        using var ckpt = SafetensorsCheckpoint.Open(_dir.Path);
+        Assert.Equal([1f, 2f], ckpt.ReadSingles("w"));
+    }
 }
