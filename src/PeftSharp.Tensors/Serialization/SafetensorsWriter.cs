@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 
 namespace PeftSharp.Tensors.Serialization;
 
@@ -42,6 +44,82 @@ public static class SafetensorsWriter
         var stream = new MemoryStream();
         WriteTo(stream, tensors, metadata);
         return stream.ToArray();
+    }
+
+    /// <summary>
+    /// Writes a checkpoint split into shards the way transformers does: tensors are taken in the given order and a
+    /// new shard starts when adding the next tensor would push the current one past <paramref name="maxShardBytes"/>
+    /// of data (a tensor larger than the limit gets a shard of its own). Shards are named
+    /// <c>{baseName}-00001-of-0000N.safetensors</c> and listed by <c>{baseName}.safetensors.index.json</c>
+    /// (<c>metadata.total_size</c> and a sorted <c>weight_map</c>), which is written last. When everything fits in
+    /// one shard, only <c>{baseName}.safetensors</c> is written and a stale index of that name is deleted.
+    /// Every file is written atomically; the set as a whole is not, and shards of an earlier, larger checkpoint
+    /// with other names are left in place.
+    /// </summary>
+    /// <returns>The paths written, shards first and the index last.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxShardBytes"/> is not positive.</exception>
+    public static IReadOnlyList<string> WriteSharded(string directory, IEnumerable<SafetensorsTensor> tensors, long maxShardBytes,
+        IReadOnlyDictionary<string, string>? metadata = null, string baseName = "model")
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        ArgumentException.ThrowIfNullOrEmpty(baseName);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxShardBytes);
+        ArgumentNullException.ThrowIfNull(tensors);
+        var all = tensors.ToList();
+        Prepare(all, metadata); // validates names and sizes before any file is touched
+        var shards = new List<List<SafetensorsTensor>> { new() };
+        long current = 0, total = 0;
+        foreach (var t in all)
+        {
+            if (shards[^1].Count > 0 && current + t.ByteLength > maxShardBytes)
+            {
+                shards.Add([]);
+                current = 0;
+            }
+            shards[^1].Add(t);
+            current += t.ByteLength;
+            total += t.ByteLength;
+        }
+        string indexPath = Path.Combine(directory, baseName + ".safetensors.index.json");
+        if (shards.Count == 1)
+        {
+            string single = Path.Combine(directory, baseName + ".safetensors");
+            Write(single, shards[0], metadata);
+            File.Delete(indexPath);
+            return [single];
+        }
+        var written = new List<string>();
+        var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        for (int i = 0; i < shards.Count; i++)
+        {
+            string name = $"{baseName}-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
+            string path = Path.Combine(directory, name);
+            Write(path, shards[i], metadata);
+            written.Add(path);
+            foreach (var t in shards[i])
+            {
+                weightMap.Add(t.Name, name);
+            }
+        }
+        var json = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(json, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartObject();
+            writer.WriteStartObject("metadata");
+            writer.WriteNumber("total_size", total);
+            writer.WriteEndObject();
+            writer.WriteStartObject("weight_map");
+            foreach (var (tensor, shard) in weightMap)
+            {
+                writer.WriteString(tensor, shard);
+            }
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+        json.WriteByte((byte)'\n');
+        AtomicFile.Write(indexPath, json.Length, null, stream => json.WriteTo(stream));
+        written.Add(indexPath);
+        return written;
     }
 
     /// <summary><paramref name="wrap"/> lets tests put a failing stream between the writer and the temporary file.</summary>

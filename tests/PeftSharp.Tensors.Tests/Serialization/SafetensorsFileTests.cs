@@ -180,3 +180,37 @@ public sealed class SafetensorsFileTests : IDisposable
     public void MissingFile_ThrowsFileNotFound() =>
         Assert.Throws<FileNotFoundException>(() => SafetensorsFile.Open(_dir.File("absent.safetensors")));
 }
+
+/// <summary>A sparse file over 4 GiB: offsets beyond 32 bits and tensors too big for one span.</summary>
+public sealed class SafetensorsLargeFileTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void TensorsPastFourGiB_AreReachableByChunks()
+    {
+        const long big = (1L << 32) + 64; // U8 bytes of the first tensor
+        string header = $"{{\"big\":{{\"dtype\":\"U8\",\"shape\":[{big}],\"data_offsets\":[0,{big}]}},\"tail\":{{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[{big},{big + 8}]}}}}";
+        byte[] prefix = RawSafetensors.Build(header);
+        string path = _dir.File("big.safetensors");
+        using (var fs = new FileStream(path, FileMode.CreateNew))
+        {
+            fs.Write(prefix);
+            fs.SetLength(prefix.Length + big + 8); // sparse: no data written
+            fs.Position = prefix.Length + big - 4;
+            fs.Write([1, 2, 3, 4]);
+            fs.Write(RawSafetensors.Singles(1.5f, -7f));
+        }
+        using var f = SafetensorsFile.Open(path);
+        Assert.Equal(big, f.GetEntry("big").ByteLength);
+        var e = Assert.Throws<InvalidOperationException>(() => { _ = f.GetBytes("big"); });
+        Assert.Contains("CopyBytes", e.Message);
+        var last = new byte[6];
+        f.CopyBytes("big", big - 6, last);
+        Assert.Equal(new byte[] { 0, 0, 1, 2, 3, 4 }, last);
+        Assert.Equal([1.5f, -7f], f.ReadSingles("tail"));
+        Assert.Equal(big, f.GetEntry("tail").ByteOffset);
+    }
+}
