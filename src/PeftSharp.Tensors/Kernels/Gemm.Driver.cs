@@ -1,0 +1,268 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace PeftSharp.Tensors.Kernels;
+
+public static partial class Gemm
+{
+    /// <summary>Below this many flops a product runs on the calling thread: a fork-join costs a few microseconds.</summary>
+    private const double ParallelFlops = 2e6;
+
+    // How the tile result meets C (the same four formulas in the vector and the scalar edge code, so every element
+    // of C sees identical arithmetic whether it sits in a full tile or an edge tile):
+    //   Overwrite: c = fma(acc, alpha, 0)        first K block, beta = 0 (C is never read)
+    //   Scale:     c = fma(acc, alpha, beta·c)   first K block, other beta
+    //   Accumulate:c = fma(acc, alpha, c)        beta = 1, and every later K block
+    //   Raw:       tile = acc                    edge tiles: the scalar code applies one of the above
+    internal const int Overwrite = 0, Scale = 1, Accumulate = 2, Raw = 3;
+
+    private static unsafe void Run(in GemmProblem p, int maxThreads)
+    {
+        if (p.M == 0 || p.N == 0 || p.Batch == 0)
+        {
+            return;
+        }
+        if (p.K == 0)
+        {
+            ScaleOnly(in p);
+            return;
+        }
+        if (p.M == 1 && p.PackedB == null)
+        {
+            Gemv(in p, maxThreads);
+            return;
+        }
+
+        double flops = 2.0 * p.M * p.N * p.K * p.Batch;
+        int threads = flops < ParallelFlops ? 1 : maxThreads;
+        ChooseGrid(p.M, p.N, p.Batch, threads, out int rowBlocks, out int colBlocks);
+        int rowTiles = (p.M + MR - 1) / MR, colTiles = (p.N + NR - 1) / NR;
+        var work = new BlockedWork
+        {
+            P = p,
+            RowBlocks = rowBlocks,
+            ColBlocks = colBlocks,
+            RowChunk = (rowTiles + rowBlocks - 1) / rowBlocks * MR,
+            ColChunk = (colTiles + colBlocks - 1) / colBlocks * NR,
+        };
+        CpuPool.For(p.Batch * rowBlocks * colBlocks, in work, threads);
+    }
+
+    /// <summary>
+    /// Splits each product into rowBlocks × colBlocks work items so that the whole batch offers about two items
+    /// per thread. Columns are split first: the A operand is read in place, so a column split duplicates nothing,
+    /// while a row split packs the same B panel once per row block.
+    /// </summary>
+    internal static void ChooseGrid(int m, int n, int batch, int threads, out int rowBlocks, out int colBlocks)
+    {
+        rowBlocks = colBlocks = 1;
+        if (threads <= 1 || batch >= 2 * threads)
+        {
+            return;
+        }
+        int perMatrix = (2 * threads + batch - 1) / batch;
+        int rowTiles = (m + MR - 1) / MR, colTiles = (n + NR - 1) / NR;
+        colBlocks = Math.Min(perMatrix, colTiles);
+        rowBlocks = Math.Min((perMatrix + colBlocks - 1) / colBlocks, rowTiles);
+    }
+
+    private unsafe struct BlockedWork : IParallelAction
+    {
+        public GemmProblem P;
+        public int RowBlocks, ColBlocks, RowChunk, ColChunk;
+
+        public readonly void Invoke(int index)
+        {
+            int perMatrix = RowBlocks * ColBlocks;
+            int batch = index / perMatrix;
+            int rest = index - batch * perMatrix;
+            int rb = rest / ColBlocks, cb = rest - rb * ColBlocks;
+            int i0 = rb * RowChunk, j0 = cb * ColChunk;
+            if (i0 >= P.M || j0 >= P.N)
+            {
+                return;
+            }
+            int i1 = Math.Min(P.M, i0 + RowChunk), j1 = Math.Min(P.N, j0 + ColChunk);
+            float* a = P.A + batch * P.StrideA;
+            byte* b = (byte*)P.B + batch * P.StrideB * (P.BType == DType.F32 ? 4 : 2);
+            float* c = P.C + batch * P.StrideC;
+            Tile(in P, a, b, c, i0, i1, j0, j1);
+        }
+    }
+
+    /// <summary>
+    /// Computes C[i0:i1, j0:j1] over the whole K range. Loop nest (BLIS order): column block jc (≤ NC) → K block pc
+    /// (≤ KC, pack B) → row block ic (≤ MC, pack A only when transposed) → 16-column micro-panel jr → 6-row tile ir.
+    /// </summary>
+    private static unsafe void Tile(in GemmProblem p, float* a, void* b, float* c, int i0, int i1, int j0, int j1)
+    {
+        GemmBuffers buf = GemmBuffers.Current;
+        bool portable = p.Portable;
+        float alpha = p.Alpha, beta = p.Beta;
+        float* tile = stackalloc float[MR * NR];
+        for (int jc = j0; jc < j1; jc += BlockN)
+        {
+            int nc = Math.Min(BlockN, j1 - jc);
+            for (int pc = 0; pc < p.K; pc += BlockK)
+            {
+                int kc = Math.Min(BlockK, p.K - pc);
+                int mode = pc > 0 || beta == 1f ? Accumulate : beta == 0f ? Overwrite : Scale;
+                float* bp;
+                if (p.PackedB != null)
+                {
+                    bp = p.PackedB + (long)pc * p.PackedNPad + (long)jc * kc;
+                }
+                else
+                {
+                    bp = buf.PackedB;
+                    PackB(p.TransB, p.BType, b, p.Ldb, pc, kc, jc, nc, bp, buf.Scratch, portable);
+                }
+                for (int ic = i0; ic < i1; ic += BlockM)
+                {
+                    int mc = Math.Min(BlockM, i1 - ic);
+                    if (p.TransA)
+                    {
+                        PackA(a, p.Lda, ic, mc, pc, kc, buf.PackedA);
+                    }
+                    for (int jr = 0; jr < nc; jr += NR)
+                    {
+                        int nr = Math.Min(NR, nc - jr);
+                        float* bPanel = bp + (long)jr * kc;
+                        for (int ir = 0; ir < mc; ir += MR)
+                        {
+                            int mr = Math.Min(MR, mc - ir);
+                            // A is read in place when it is not transposed: row r of the tile starts at
+                            // a[(ic+ir+r)·lda + pc] and advances by one per k. A transposed A was packed into
+                            // 6-row panels: row r at PackedA[ir·kc + r], advancing by 6 per k.
+                            float* aTile; nint rowStride, kStride;
+                            if (p.TransA)
+                            {
+                                aTile = buf.PackedA + (long)ir * kc;
+                                rowStride = 1;
+                                kStride = MR;
+                            }
+                            else
+                            {
+                                aTile = a + (long)(ic + ir) * p.Lda + pc;
+                                rowStride = p.Lda;
+                                kStride = 1;
+                            }
+                            float* cTile = c + (long)(ic + ir) * p.Ldc + jc + jr;
+                            if (mr == MR && nr == NR)
+                            {
+                                MicroKernel(portable, kc, aTile, rowStride, kStride, mr, bPanel, cTile, p.Ldc, alpha, beta, mode);
+                            }
+                            else
+                            {
+                                MicroKernel(portable, kc, aTile, rowStride, kStride, mr, bPanel, tile, NR, alpha, beta, Raw);
+                                UpdateEdge(portable, tile, cTile, p.Ldc, mr, nr, alpha, beta, mode);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void MicroKernel(bool portable, int kc, float* a, nint rowStride, nint kStride, int mr,
+        float* b, float* c, nint ldc, float alpha, float beta, int mode)
+    {
+        if (portable)
+        {
+            KernelPortable(kc, a, rowStride, kStride, mr, b, c, ldc, alpha, beta, mode);
+        }
+        else
+        {
+            KernelFma(kc, a, rowStride, kStride, mr, b, c, ldc, alpha, beta, mode);
+        }
+    }
+
+    /// <summary>Scalar twin of the vector store step for the valid mr × nr part of an edge tile.</summary>
+    private static unsafe void UpdateEdge(bool portable, float* tile, float* c, int ldc, int mr, int nr, float alpha, float beta, int mode)
+    {
+        for (int r = 0; r < mr; r++)
+        {
+            float* t = tile + r * NR;
+            float* row = c + (long)r * ldc;
+            for (int j = 0; j < nr; j++)
+            {
+                float addend = mode == Overwrite ? 0f : mode == Scale ? row[j] * beta : row[j];
+                // The FMA kernel stores fma(acc, alpha, addend); the portable kernel acc·alpha + addend.
+                row[j] = portable ? t[j] * alpha + addend : MathF.FusedMultiplyAdd(t[j], alpha, addend);
+            }
+        }
+    }
+
+    /// <summary>K = 0: C = beta·C (beta = 0 writes zeros without reading C).</summary>
+    private static unsafe void ScaleOnly(in GemmProblem p)
+    {
+        for (int batch = 0; batch < p.Batch; batch++)
+        {
+            float* c = p.C + batch * p.StrideC;
+            for (int i = 0; i < p.M; i++)
+            {
+                var row = new Span<float>(c + (long)i * p.Ldc, p.N);
+                if (p.Beta == 0f)
+                {
+                    row.Clear();
+                }
+                else if (p.Beta != 1f)
+                {
+                    System.Numerics.Tensors.TensorPrimitives.Multiply(row, p.Beta, row);
+                }
+            }
+        }
+    }
+}
+
+/// <summary>
+/// Per-thread packing buffers, allocated once per thread on the pinned object heap (so the raw pointers stay valid)
+/// and aligned to 64 bytes. They are released with the thread.
+/// </summary>
+internal sealed unsafe class GemmBuffers
+{
+    [ThreadStatic] private static GemmBuffers? t_current;
+
+    private readonly float[] _packedB, _packedA, _scratch;
+    private float[] _vector;
+    private int _vectorLength;
+    private float* _vectorPtr;
+
+    public readonly float* PackedB, PackedA, Scratch;
+
+    private GemmBuffers()
+    {
+        _packedB = Allocate(Gemm.BlockK * Gemm.BlockN, out PackedB);
+        _packedA = Allocate(Gemm.BlockK * Gemm.BlockM, out PackedA);
+        _scratch = Allocate(Gemm.BlockK * Gemm.BlockN, out Scratch);
+        _vectorLength = 1024;
+        _vector = Allocate(_vectorLength, out _vectorPtr);
+    }
+
+    public static GemmBuffers Current => t_current ??= new GemmBuffers();
+
+    /// <summary>A per-thread float buffer of at least <paramref name="length"/> elements (grown on demand).</summary>
+    public float* Vector(int length)
+    {
+        if (length > _vectorLength)
+        {
+            int size = Math.Max(length, _vectorLength * 2);
+            _vector = Allocate(size, out _vectorPtr);
+            _vectorLength = size;
+        }
+        GC.KeepAlive(_vector);
+        return _vectorPtr;
+    }
+
+    private static float[] Allocate(int length, out float* aligned)
+    {
+        float[] array = GC.AllocateUninitializedArray<float>(length + 16, pinned: true);
+        nuint address = (nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+        aligned = (float*)((address + 63) & ~(nuint)63);
+        return array;
+    }
+
+    // Keeps the pinned arrays reachable for as long as this object is (the pointers above refer into them).
+    internal int Footprint => _packedB.Length + _packedA.Length + _scratch.Length + _vector.Length;
+}

@@ -1,0 +1,155 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace PeftSharp.Tensors.Kernels;
+
+public static partial class Gemm
+{
+    // Packed layouts (all zero-padded to whole panels, so the micro-kernel never needs a bounds check):
+    //   B block (kc, nc) → ceil(nc/16) micro-panels; panel p holds op(B)[pc + k, jc + 16p + j] at [p·kc·16 + k·16 + j].
+    //   A block (mc, kc), transposed A only → ceil(mc/6) panels; panel q holds op(A)[ic + 6q + r, pc + k] at [q·kc·6 + k·6 + r].
+
+    /// <summary>Packs op(B)[pc : pc+kc, jc : jc+nc] into 16-column micro-panels, widening 16-bit storage.</summary>
+    internal static unsafe void PackB(bool transB, DType type, void* b, int ldb, int pc, int kc, int jc, int nc,
+        float* dst, float* scratch, bool portable)
+    {
+        if (type == DType.F32)
+        {
+            PackBF32(transB, (float*)b, ldb, pc, kc, jc, nc, dst, portable);
+            return;
+        }
+        // 16-bit storage: widen the block into scratch with the same layout it has in memory (exact conversion),
+        // then pack from there. Transposed: nc rows of kc; otherwise kc rows of nc.
+        ushort* src = (ushort*)b;
+        if (transB)
+        {
+            for (int j = 0; j < nc; j++)
+            {
+                LowPrecision.Widen(type, new ReadOnlySpan<ushort>(src + (long)(jc + j) * ldb + pc, kc), new Span<float>(scratch + (long)j * kc, kc));
+            }
+            PackBF32(true, scratch, kc, 0, kc, 0, nc, dst, portable);
+        }
+        else
+        {
+            for (int k = 0; k < kc; k++)
+            {
+                LowPrecision.Widen(type, new ReadOnlySpan<ushort>(src + (long)(pc + k) * ldb + jc, nc), new Span<float>(scratch + (long)k * nc, nc));
+            }
+            PackBF32(false, scratch, nc, 0, kc, 0, nc, dst, portable);
+        }
+    }
+
+    private static unsafe void PackBF32(bool transB, float* b, int ldb, int pc, int kc, int jc, int nc, float* dst, bool portable)
+    {
+        for (int jr = 0; jr < nc; jr += NR)
+        {
+            int nr = Math.Min(NR, nc - jr);
+            float* d = dst + (long)jr * kc;
+            if (!transB)
+            {
+                // op(B)[k, j] = b[k·ldb + j]: each k contributes 16 consecutive floats.
+                float* s = b + (long)pc * ldb + jc + jr;
+                if (nr == NR)
+                {
+                    for (int k = 0; k < kc; k++, s += ldb, d += NR)
+                    {
+                        Unsafe.CopyBlockUnaligned(d, s, NR * sizeof(float));
+                    }
+                }
+                else
+                {
+                    for (int k = 0; k < kc; k++, s += ldb, d += NR)
+                    {
+                        for (int j = 0; j < NR; j++)
+                        {
+                            d[j] = j < nr ? s[j] : 0f;
+                        }
+                    }
+                }
+            }
+            else
+            {
+                // op(B)[k, j] = b[j·ldb + k]: 16 rows of b, each contiguous in k, become 16 lanes per k.
+                float* s = b + (long)(jc + jr) * ldb + pc;
+                int k = 0;
+                if (nr == NR && !portable && Avx.IsSupported)
+                {
+                    for (; k <= kc - 8; k += 8)
+                    {
+                        Transpose8x8(s + k, ldb, d + k * NR, NR);
+                        Transpose8x8(s + 8L * ldb + k, ldb, d + k * NR + 8, NR);
+                    }
+                }
+                for (; k < kc; k++)
+                {
+                    float* dk = d + k * NR;
+                    for (int j = 0; j < NR; j++)
+                    {
+                        dk[j] = j < nr ? s[(long)j * ldb + k] : 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// dst[k·dstStride + r] = src[r·srcStride + k] for r, k &lt; 8. Lanes: eight row loads, unpack pairs of rows,
+    /// shuffle quads, then swap 128-bit halves: output vector k holds column k of the input.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Transpose8x8(float* src, nint srcStride, float* dst, nint dstStride)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + srcStride);
+        Vector256<float> r2 = Avx.LoadVector256(src + 2 * srcStride), r3 = Avx.LoadVector256(src + 3 * srcStride);
+        Vector256<float> r4 = Avx.LoadVector256(src + 4 * srcStride), r5 = Avx.LoadVector256(src + 5 * srcStride);
+        Vector256<float> r6 = Avx.LoadVector256(src + 6 * srcStride), r7 = Avx.LoadVector256(src + 7 * srcStride);
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+        Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+        Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE);
+        Vector256<float> s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE);
+        Vector256<float> s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(s0, s4, 0x20));
+        Avx.Store(dst + dstStride, Avx.Permute2x128(s1, s5, 0x20));
+        Avx.Store(dst + 2 * dstStride, Avx.Permute2x128(s2, s6, 0x20));
+        Avx.Store(dst + 3 * dstStride, Avx.Permute2x128(s3, s7, 0x20));
+        Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(s0, s4, 0x31));
+        Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(s1, s5, 0x31));
+        Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(s2, s6, 0x31));
+        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(s3, s7, 0x31));
+    }
+
+    /// <summary>
+    /// Packs op(A)[ic : ic+mc, pc : pc+kc] for a transposed A (stored (K, M): op(A)[i, k] = a[k·lda + i]) into
+    /// 6-row panels: for each k the 6 values are consecutive in memory already, so this is a strided copy.
+    /// </summary>
+    private static unsafe void PackA(float* a, int lda, int ic, int mc, int pc, int kc, float* dst)
+    {
+        for (int ir = 0; ir < mc; ir += MR)
+        {
+            int mr = Math.Min(MR, mc - ir);
+            float* s = a + (long)pc * lda + ic + ir;
+            float* d = dst + (long)ir * kc;
+            if (mr == MR)
+            {
+                for (int k = 0; k < kc; k++, s += lda, d += MR)
+                {
+                    d[0] = s[0]; d[1] = s[1]; d[2] = s[2]; d[3] = s[3]; d[4] = s[4]; d[5] = s[5];
+                }
+            }
+            else
+            {
+                for (int k = 0; k < kc; k++, s += lda, d += MR)
+                {
+                    for (int r = 0; r < MR; r++)
+                    {
+                        d[r] = r < mr ? s[r] : 0f;
+                    }
+                }
+            }
+        }
+    }
+}
