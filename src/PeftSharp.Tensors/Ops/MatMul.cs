@@ -58,23 +58,30 @@ public sealed partial class Tensor
         var sa = BatchStrides(aa, batch);
         var sb = BatchStrides(bb, batch);
         var c = result.Storage.Floats!;
-        var counter = new int[batch.Length];
-        int offA = aa.Offset, offB = bb.Offset;
-        for (int i = 0; i < batches; i++)
+        if (batches > 1 && bb.DType == DType.F32 && Flat(sa, batch) is { } fa && Flat(sb, batch) is { } fb)
         {
-            MatMulDispatch.Gemm(transA, transB, m, n, k, aa.Storage.Floats!, offA, lda, bb, offB, ldb, 0f, c, i * m * n, n);
-            for (int d = batch.Length - 1; d >= 0; d--)
+            MatMulDispatch.GemmBatched(transA, transB, m, n, k, aa.Storage.Floats!, aa.Offset, lda, fa, bb.Storage.Floats!, bb.Offset, ldb, fb, c, 0, n, (long)m * n, batches);
+        }
+        else
+        {
+            var counter = new int[batch.Length];
+            int offA = aa.Offset, offB = bb.Offset;
+            for (int i = 0; i < batches; i++)
             {
-                counter[d]++;
-                offA += sa[d];
-                offB += sb[d];
-                if (counter[d] < batch[d])
+                MatMulDispatch.Gemm(transA, transB, m, n, k, aa.Storage.Floats!, offA, lda, bb, offB, ldb, 0f, c, i * m * n, n);
+                for (int d = batch.Length - 1; d >= 0; d--)
                 {
-                    break;
+                    counter[d]++;
+                    offA += sa[d];
+                    offB += sb[d];
+                    if (counter[d] < batch[d])
+                    {
+                        break;
+                    }
+                    offA -= sa[d] * batch[d];
+                    offB -= sb[d] * batch[d];
+                    counter[d] = 0;
                 }
-                offA -= sa[d] * batch[d];
-                offB -= sb[d] * batch[d];
-                counter[d] = 0;
             }
         }
         Tape.Record(result, "matmul", Gradients.MatMul, a, b);
@@ -97,6 +104,19 @@ public sealed partial class Tensor
         using var _ = GradMode.NoGrad();
         var dense = t.DType == DType.F32 ? t.Contiguous() : t.ToFloat32();
         return (dense, false, Math.Max(cols, 1));
+    }
+
+    /// <summary>The single stride that walks all batch dims in row-major order, or null when the layout needs a loop.</summary>
+    private static long? Flat(int[] strides, int[] batch)
+    {
+        for (int i = 0; i < batch.Length - 1; i++)
+        {
+            if (batch[i] != 1 && strides[i] != (long)strides[i + 1] * batch[i + 1])
+            {
+                return null;
+            }
+        }
+        return batch.Length == 0 ? 0 : strides[^1];
     }
 
     private static int[] BatchStrides(Tensor t, int[] batch)
