@@ -5,5 +5,13 @@ namespace PeftSharp.Benchmarks;
 /// <summary>BenchmarkDotNet entry: <c>dotnet run -c Release --project bench/PeftSharp.Benchmarks -- --filter '*Gemm*'</c>.</summary>
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "tokenizers")
+        {
+            return Text.TokenizerThroughput.Run(args[1..]);
+        }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }

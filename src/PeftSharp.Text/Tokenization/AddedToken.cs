@@ -14,7 +14,7 @@ public sealed record AddedToken(int Id, string Content, bool Special, bool Singl
 /// <summary>Finds added tokens in a text: leftmost match first, longest at that position (Aho-Corasick leftmost-longest).</summary>
 internal sealed class AddedTokenMatcher
 {
-    private readonly Dictionary<long, int> _children = new();
+    private readonly Dictionary<long, int> _children = new(PairKeyComparer.Instance);
     private readonly List<int> _terminal = new() { -1 };
     private readonly AddedToken[] _tokens;
     private readonly bool[] _firstChar = new bool[65536];

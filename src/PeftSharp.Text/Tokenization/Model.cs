@@ -83,7 +83,7 @@ internal sealed class BpeModel : Model
         _suffix = suffix;
         _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         int prefixLength = prefix?.Length ?? 0;
-        _merges = new Dictionary<long, long>(merges.Count);
+        _merges = new Dictionary<long, long>(merges.Count, PairKeyComparer.Instance);
         for (int rank = 0; rank < merges.Count; rank++)
         {
             var (a, b) = merges[rank];

@@ -196,3 +196,16 @@ internal static class TextUtil
     public static bool IsBertPunctuation(int cp) =>
         (cp < 128 && (cp is >= 33 and <= 47 or >= 58 and <= 64 or >= 91 and <= 96 or >= 123 and <= 126)) || IsPunctuation(cp);
 }
+
+/// <summary>
+/// Hash for packed pair keys. long.GetHashCode folds the halves with XOR, so (a, a) pairs all land in one bucket
+/// and BPE merge lookups degrade to long chains; a Fibonacci multiply spreads every bit.
+/// </summary>
+internal sealed class PairKeyComparer : IEqualityComparer<long>
+{
+    public static readonly PairKeyComparer Instance = new();
+
+    public bool Equals(long x, long y) => x == y;
+
+    public int GetHashCode(long key) => (int)((ulong)(key * unchecked((long)0x9E3779B97F4A7C15UL)) >> 32);
+}

@@ -14,7 +14,7 @@ internal sealed class UnigramModel : Model
     private readonly double _minScore;
     private readonly int[] _byteIds = new int[256];
     // Trie over UTF-16 chars: (node << 16 | char) → child; _terminal[node] = token id or -1.
-    private readonly Dictionary<long, int> _children = new();
+    private readonly Dictionary<long, int> _children = new(PairKeyComparer.Instance);
     private readonly List<int> _terminal = new() { -1 };
     [ThreadStatic] private static Lattice? t_lattice;
 
