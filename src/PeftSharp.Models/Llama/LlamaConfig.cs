@@ -15,6 +15,7 @@ public sealed record LlamaConfig
     public required int HeadDim { get; init; }
     public required float RmsNormEps { get; init; }
     public required float RopeTheta { get; init; }
+    public required int MaxPositions { get; init; }
     public required bool TieWordEmbeddings { get; init; }
     public required bool QkvBias { get; init; }
     public required bool OutputBias { get; init; }
@@ -50,6 +51,7 @@ public sealed record LlamaConfig
             HeadDim = headDim,
             RmsNormEps = c.GetFloat("rms_norm_eps", 1e-6f),
             RopeTheta = c.GetFloat("rope_theta", 10000f),
+            MaxPositions = c.GetInt("max_position_embeddings", 2048),
             TieWordEmbeddings = c.GetBool("tie_word_embeddings", false),
             QkvBias = qwen || attnBias,
             OutputBias = !qwen && attnBias,

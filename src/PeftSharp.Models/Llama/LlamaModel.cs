@@ -1,5 +1,6 @@
 using PeftSharp.Nn;
 using PeftSharp.Tensors;
+using Kernels = PeftSharp.Tensors.Kernels;
 
 namespace PeftSharp.Models.Llama;
 
@@ -60,6 +61,7 @@ public sealed class LlamaModel : Module
 {
     private readonly LlamaConfig _cfg;
     private readonly float[] _invFreq; // (D/2)
+    private Kernels.RopeTable? _rope;
 
     public LlamaModel(LlamaConfig cfg, Rng rng)
     {
@@ -94,37 +96,34 @@ public sealed class LlamaModel : Module
         int past = input.Cache?.Length ?? 0;
         var h = input.InputsEmbeds ?? EmbedTokens.Forward(input.InputIds!);   // (B, T, C)
         var positions = CausalLanguageModel.Positions(b, t, past, input.PositionIds);
-        var (cos, sin) = RotaryTables(positions, b, t);                          // (B, T, D) each
+        var rope = RopeFor(positions);
+        var posIds = Tensor.FromInts(positions, b, t);
         var mask = CausalLanguageModel.CausalMask(b, t, past, input.AttentionMask); // (B, 1, T, S)
         for (int i = 0; i < Layers.Count; i++)
         {
-            h = ((LlamaDecoderLayer)Layers[i]).Forward(h, cos, sin, mask, input.Cache, i);
+            h = ((LlamaDecoderLayer)Layers[i]).Forward(h, posIds, rope, mask, input.Cache, i);
         }
         return Child("norm").Forward(h);
     }
 
-    /// <summary>cos/sin of position·inv_freq, duplicated over both halves of D (emb = cat(freqs, freqs)).</summary>
-    private (Tensor Cos, Tensor Sin) RotaryTables(int[] positions, int b, int t)
+    /// <summary>The rotary table, grown (doubling) when a position beyond it appears.</summary>
+    private Kernels.RopeTable RopeFor(int[] positions)
     {
-        int d = _cfg.HeadDim, half = d / 2;
-        var cos = Tensor.Zeros(b, t, d);
-        var sin = Tensor.Zeros(b, t, d);
-        var c = cos.Span;
-        var s = sin.Span;
-        for (int r = 0; r < b * t; r++)
+        int max = positions.Length == 0 ? 0 : positions.Max();
+        if (positions.Length > 0 && positions.Min() < 0)
         {
-            float pos = positions[r];
-            for (int i = 0; i < half; i++)
-            {
-                float angle = pos * _invFreq[i];
-                float cv = MathF.Cos(angle), sv = MathF.Sin(angle);
-                c[r * d + i] = cv;
-                c[r * d + half + i] = cv;
-                s[r * d + i] = sv;
-                s[r * d + half + i] = sv;
-            }
+            throw new ArgumentException("Position ids must be non-negative.");
         }
-        return (cos, sin);
+        if (_rope is null || max >= _rope.MaxPositions)
+        {
+            int size = Math.Max(_cfg.MaxPositions, 1);
+            while (size <= max)
+            {
+                size *= 2;
+            }
+            _rope = Kernels.RopeTable.Create(_invFreq, size);
+        }
+        return _rope;
     }
 }
 
@@ -139,9 +138,9 @@ public sealed class LlamaDecoderLayer : Module
         RegisterModule("post_attention_layernorm", new RmsNorm(cfg.HiddenSize, cfg.RmsNormEps));
     }
 
-    public Tensor Forward(Tensor h, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer)
+    public Tensor Forward(Tensor h, Tensor positions, Kernels.RopeTable rope, Tensor mask, KvCache? cache, int layer)
     {
-        var attn = ((LlamaAttention)Child("self_attn")).Forward(Child("input_layernorm").Forward(h), cos, sin, mask, cache, layer);
+        var attn = ((LlamaAttention)Child("self_attn")).Forward(Child("input_layernorm").Forward(h), positions, rope, mask, cache, layer);
         h = h.Add(attn);
         return h.Add(Child("mlp").Forward(Child("post_attention_layernorm").Forward(h)));
     }
@@ -162,14 +161,14 @@ public sealed class LlamaAttention : Module
         RegisterModule("o_proj", new Linear(cfg.NumHeads * d, c, cfg.OutputBias, rng));
     }
 
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer)
+    public Tensor Forward(Tensor x, Tensor positions, Kernels.RopeTable rope, Tensor mask, KvCache? cache, int layer)
     {
         int b = x.Dim(0), t = x.Dim(1), d = _cfg.HeadDim;
         var q = Child("q_proj").Forward(x).Reshape(b, t, _cfg.NumHeads, d).Transpose(1, 2);   // (B, H, T, D)
         var k = Child("k_proj").Forward(x).Reshape(b, t, _cfg.NumKvHeads, d).Transpose(1, 2); // (B, Hkv, T, D)
         var v = Child("v_proj").Forward(x).Reshape(b, t, _cfg.NumKvHeads, d).Transpose(1, 2); // (B, Hkv, T, D)
-        q = Tensor.Rope(q, cos, sin);
-        k = Tensor.Rope(k, cos, sin);
+        q = Tensor.Rope(q, positions, rope);                                                    // (B, H, T, D) laid out (B, T, H, D)
+        k = Tensor.Rope(k, positions, rope);
         if (cache is not null)
         {
             (k, v) = cache.Append(layer, k, v);                                                // (B, Hkv, S, D)

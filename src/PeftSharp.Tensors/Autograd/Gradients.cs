@@ -389,3 +389,46 @@ internal static partial class Gradients
         return [dx];
     }
 }
+
+internal static partial class Gradients
+{
+    public static Tensor?[] LayerNorm(Node n, Tensor g)
+    {
+        var (x, w, mean, rstd) = (n.Saved[0], n.Saved[1], n.Saved[2], n.Saved[3]);
+        int c = x.Dim(-1), rows = c == 0 ? 0 : x.Numel / c;
+        var gc = g.Contiguous();
+        var dx = Tensor.Empty(x.ShapeArray.ToArray());
+        bool hasW = n.Inputs.Length > 1, hasB = n.Inputs.Length > 2;
+        var dw = Tensor.Zeros(c);
+        var db = Tensor.Zeros(c);
+        Kernels.Norms.LayerNormBackward(x.Span, w.Span, mean.Span, rstd.Span, gc.Span, dx.Span, dw.Span, hasB ? db.Span : default, rows, c);
+        return
+        [
+            n.NeedsGrad(0) ? dx : null,
+            hasW && n.NeedsGrad(1) ? dw : null,
+            hasB && n.NeedsGrad(2) ? db : null,
+        ];
+    }
+
+    public static Tensor?[] RmsNorm(Node n, Tensor g)
+    {
+        var (x, w, rstd) = (n.Saved[0], n.Saved[1], n.Saved[2]);
+        int c = x.Dim(-1), rows = c == 0 ? 0 : x.Numel / c;
+        var gc = g.Contiguous();
+        var dx = Tensor.Empty(x.ShapeArray.ToArray());
+        var dw = Tensor.Zeros(c);
+        Kernels.Norms.RmsNormBackward(x.Span, w.Span, rstd.Span, gc.Span, dx.Span, dw.Span, rows, c);
+        return [n.NeedsGrad(0) ? dx : null, n.Inputs.Length > 1 && n.NeedsGrad(1) ? dw : null];
+    }
+
+    public static Tensor?[] Rope(Node n, Tensor g)
+    {
+        var pos = n.Saved[0];
+        var table = (Kernels.RopeTable)n.State!;
+        var gc = g.Contiguous();
+        int b = gc.Dim(0), h = gc.Dim(1), t = gc.Dim(2), d = gc.Dim(3);
+        var dx = Tensor.Empty(gc.ShapeArray.ToArray());
+        Kernels.Rope.Backward(gc.Span, dx.Span, Kernels.HeadStrides.Bhtd(h, t, d), pos.IntSpan, table, b, h, t, d);
+        return [dx];
+    }
+}

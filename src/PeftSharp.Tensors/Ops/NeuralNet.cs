@@ -117,29 +117,109 @@ public sealed partial class Tensor
         return loss;
     }
 
-    /// <summary>LayerNorm over the last dimension: (x − mean)/√(var + eps)·weight + bias.</summary>
+    /// <summary>LayerNorm over the last dimension: (x − mean)/√(var + eps)·weight + bias (fused kernel).</summary>
     public static Tensor LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float eps)
     {
+        x.ThrowUnlessFloat("LayerNorm");
         int c = x.Dim(-1);
         CheckNormParam(weight, c, "LayerNorm weight");
         CheckNormParam(bias, c, "LayerNorm bias");
-        var mean = x.Mean(-1, keepDim: true);
-        var centered = x.Sub(mean);
-        var variance = centered.Mul(centered).Mean(-1, keepDim: true);
-        var y = centered.Div(variance.Add(eps).Sqrt());
-        if (weight is not null) y = y.Mul(weight);
-        if (bias is not null) y = y.Add(bias);
+        var xc = x.Contiguous();
+        int rows = c == 0 ? 0 : x.Numel / c;
+        var w = weight?.Contiguous() ?? Ones(c);
+        var y = Empty(x.ShapeArray.ToArray());
+        var mean = Empty([rows]);
+        var rstd = Empty([rows]);
+        Norms.LayerNormForward(xc.Span, w.Span, bias is null ? default : bias.Contiguous().Span, y.Span, mean.Span, rstd.Span, rows, c, eps);
+        var node = weight is null && bias is null ? Tape.Record(y, "layer_norm", Gradients.LayerNorm, x)
+            : weight is null ? throw new ArgumentException("LayerNorm with a bias but no weight is not supported.")
+            : bias is null ? Tape.Record(y, "layer_norm", Gradients.LayerNorm, x, weight)
+            : Tape.Record(y, "layer_norm", Gradients.LayerNorm, x, weight, bias);
+        if (node is not null)
+        {
+            node.Saved = [xc, w, mean, rstd];
+        }
         return y;
     }
 
-    /// <summary>RMSNorm over the last dimension (Llama): x·rsqrt(mean(x²) + eps)·weight, in float32.</summary>
+    /// <summary>RMSNorm over the last dimension (Llama): x·rsqrt(mean(x²) + eps)·weight, in float32 (fused kernel).</summary>
     public static Tensor RmsNorm(Tensor x, Tensor? weight, float eps)
     {
+        x.ThrowUnlessFloat("RmsNorm");
         int c = x.Dim(-1);
         CheckNormParam(weight, c, "RmsNorm weight");
-        var ms = x.Mul(x).Mean(-1, keepDim: true);
-        var y = x.Div(ms.Add(eps).Sqrt());
-        return weight is null ? y : y.Mul(weight);
+        var xc = x.Contiguous();
+        int rows = c == 0 ? 0 : x.Numel / c;
+        var w = weight?.Contiguous() ?? Ones(c);
+        var y = Empty(x.ShapeArray.ToArray());
+        var rstd = Empty([rows]);
+        Norms.RmsNormForward(xc.Span, w.Span, y.Span, rstd.Span, rows, c, eps);
+        var node = weight is null ? Tape.Record(y, "rms_norm", Gradients.RmsNorm, x) : Tape.Record(y, "rms_norm", Gradients.RmsNorm, x, weight);
+        if (node is not null)
+        {
+            node.Saved = [xc, w, rstd];
+        }
+        return y;
+    }
+
+    /// <summary>
+    /// Rotary position embedding from a precomputed table, Hugging Face rotate_half convention.
+    /// <paramref name="x"/> is (B, H, T, D), possibly a transposed view of (B, T, H, D) (read in place, no copy);
+    /// <paramref name="positionIds"/> int32 (B, T). The result has the same layout as the input.
+    /// </summary>
+    public static Tensor Rope(Tensor x, Tensor positionIds, RopeTable table)
+    {
+        if (x.Rank != 4)
+        {
+            throw new ArgumentException($"Rope expects (B, H, T, D); got {Shapes.Format(x.Shape)}.");
+        }
+        x.ThrowUnlessFloat("Rope");
+        int b = x.Dim(0), h = x.Dim(1), t = x.Dim(2), d = x.Dim(3);
+        if (positionIds.DType != DType.I32 || positionIds.Numel != b * t)
+        {
+            throw new ArgumentException($"Rope position ids must be int32 (B, T) = [{b}, {t}]; got {positionIds.DType} {Shapes.Format(positionIds.Shape)}.");
+        }
+        var src = IsDensePermutation(x) && x.Strides[3] == 1 ? x : x.Contiguous();
+        var y = new Tensor(TensorScope.AllocateFloats(src.Numel, zero: false), src.ShapeArray.ToArray(), src.StridesArray.ToArray(), 0);
+        var strides = new HeadStrides(src.Strides[0], src.Strides[1], src.Strides[2]);
+        var pos = positionIds.Contiguous();
+        Kernels.Rope.Forward(src.Storage.Floats.AsSpan(src.Offset, src.Numel), y.Storage.Floats.AsSpan(0, src.Numel), strides, pos.IntSpan, table, b, h, t, d);
+        var node = Tape.Record(y, "rope", Gradients.Rope, x);
+        if (node is not null)
+        {
+            node.Saved = [pos];
+            node.State = table;
+        }
+        return y;
+    }
+
+    /// <summary>True when the tensor covers exactly Numel consecutive elements from its offset, in some dim order.</summary>
+    internal static bool IsDensePermutation(Tensor t)
+    {
+        long span = 1;
+        for (int i = 0; i < t.Rank; i++)
+        {
+            if (t.Shape[i] == 0)
+            {
+                return false;
+            }
+            if (t.Strides[i] < 0)
+            {
+                return false;
+            }
+            span += (long)(t.Shape[i] - 1) * t.Strides[i];
+        }
+        var sorted = Enumerable.Range(0, t.Rank).Where(i => t.Shape[i] > 1).OrderBy(i => t.Strides[i]).ToArray();
+        long expect = 1;
+        foreach (int i in sorted)
+        {
+            if (t.Strides[i] != expect)
+            {
+                return false;
+            }
+            expect *= t.Shape[i];
+        }
+        return span == t.Numel;
     }
 
     private static void CheckNormParam(Tensor? p, int c, string what)
@@ -152,10 +232,11 @@ public sealed partial class Tensor
 
     /// <summary>
     /// Rotary position embedding in the Hugging Face rotate_half convention: x·cos + rotate_half(x)·sin, where
-    /// rotate_half(x) = [−x₂, x₁] over the two halves of the last dimension. <paramref name="x"/> is (B, H, T, D);
+    /// rotate_half(x) = [−x₂, x₁] over the two halves of the last dimension, composed from primitive ops (the
+    /// reference the fused <see cref="Rope(Tensor, Tensor, RopeTable)"/> is tested against). <paramref name="x"/> is (B, H, T, D);
     /// <paramref name="cos"/>/<paramref name="sin"/> are (B, T, D) (already gathered at the position ids).
     /// </summary>
-    public static Tensor Rope(Tensor x, Tensor cos, Tensor sin)
+    public static Tensor RopeReference(Tensor x, Tensor cos, Tensor sin)
     {
         if (x.Rank != 4)
         {

@@ -103,7 +103,7 @@ public class NeuralNetOpsTests
                 cos.Span[t * d + i] = (float)Math.Cos(t * inv);
                 sin.Span[t * d + i] = (float)Math.Sin(t * inv);
             }
-        var y = Tensor.Rope(x, cos, sin);
+        var y = Tensor.RopeReference(x, cos, sin);
         // Pair (i, i + d/2) is rotated by angle t·inv_i: norms of pairs are preserved.
         for (int h = 0; h < 2; h++)
             for (int t = 0; t < 3; t++)
@@ -115,7 +115,31 @@ public class NeuralNetOpsTests
                     double ang = t * Math.Pow(10000, -(2.0 * i) / d);
                     Assert.Equal(a * Math.Cos(ang) - b * Math.Sin(ang), ya, 5);
                 }
-        GradCheck.Check(t => Tensor.Rope(t[0], cos, sin), [R(1, 2, 3, 8)]);
+        GradCheck.Check(t => Tensor.RopeReference(t[0], cos, sin), [R(1, 2, 3, 8)]);
+    }
+
+    [Fact]
+    public void FusedRope_MatchesReference_OnTransposedViews_AndDifferentiates()
+    {
+        int b = 2, t = 5, h = 3, d = 8;
+        var inv = PeftSharp.Tensors.Kernels.Rope.DefaultInverseFrequencies(d, 10000);
+        var table = PeftSharp.Tensors.Kernels.RopeTable.Create(inv, 64);
+        var pos = Tensor.FromInts([0, 1, 2, 3, 4, 7, 9, 11, 13, 63], b, t);
+        var cos = Tensor.Empty([b, t, d]);
+        var sin = Tensor.Empty([b, t, d]);
+        var p = pos.ToIntArray();
+        for (int r = 0; r < b * t; r++)
+            for (int i = 0; i < d; i++)
+            {
+                float angle = p[r] * inv[i % (d / 2)];
+                cos.Span[r * d + i] = MathF.Cos(angle);
+                sin.Span[r * d + i] = MathF.Sin(angle);
+            }
+        var x = R(b, t, h, d).Transpose(1, 2); // (B, H, T, D) view of (B, T, H, D): read in place
+        var fused = Tensor.Rope(x, pos, table);
+        GradCheck.AssertClose(Tensor.RopeReference(x, cos, sin).ToArray(), fused.ToArray(), 1e-6, 1e-5, "rope");
+        GradCheck.Check(v => Tensor.Rope(v[0].Transpose(1, 2), pos, table), [R(b, t, h, d)]);
+        Assert.Throws<ArgumentException>(() => { Tensor.Rope(x, Tensor.FromInts([0, 1], 2), table); });
     }
 
     [Theory]
