@@ -27,6 +27,12 @@ public sealed record ModelInput
     /// <summary>Key/value cache to read and extend (generation, prefix tuning).</summary>
     public KvCache? Cache { get; init; }
 
+    /// <summary>
+    /// When true, a causal LM computes logits for the last position only: (B, 1, V) instead of (B, T, V). Generation's
+    /// prefill needs no more, and the output head is the largest single product of a short prompt.
+    /// </summary>
+    public bool LastPositionLogitsOnly { get; init; }
+
     /// <summary>Batch size and sequence length of the inputs.</summary>
     public (int Batch, int Length) Size()
     {
@@ -116,6 +122,21 @@ public abstract class CausalLanguageModel : PretrainedModel
     /// <summary>EOS ids from the config (may be empty).</summary>
     public int[] EosTokenIds => Config.GetIntList("eos_token_id");
 
+    /// <summary>The hidden states (B, T, C) the output head sees: all positions, or only the last one when asked.</summary>
+    /// <exception cref="ArgumentException">Last-position logits were asked for together with labels (the loss needs every position).</exception>
+    protected static Tensor HeadInput(Tensor hidden, ModelInput input)
+    {
+        if (!input.LastPositionLogitsOnly)
+        {
+            return hidden;
+        }
+        if (input.Labels is not null)
+        {
+            throw new ArgumentException("LastPositionLogitsOnly cannot be combined with labels: the loss needs logits at every position.");
+        }
+        return hidden.Narrow(1, hidden.Dim(1) - 1, 1);      // (B, 1, C)
+    }
+
     /// <summary>
     /// The transformers causal-LM loss: logits at 0..T−2 predict labels at 1..T−1, mean cross-entropy over labels
     /// that are not −100.
@@ -204,43 +225,137 @@ public abstract class CausalLanguageModel : PretrainedModel
     }
 }
 
-/// <summary>Per-layer key/value tensors (B, Hkv, S, D) that grow as tokens are appended.</summary>
+/// <summary>
+/// Per-layer key/value tensors (B, Hkv, S, D). Built with <see cref="KvCache(int)"/> the tensors grow by concatenation
+/// (and carry gradients, as prefix tuning needs). Built with <see cref="Preallocated"/> each layer owns one buffer
+/// (B, Hkv, capacity, D) allocated outside any <see cref="TensorScope"/>: appending copies only the new positions
+/// and the returned tensors are views of the first S positions, so a decode step costs O(T), not O(S), in copies and
+/// the cache survives the per-step scopes generation uses.
+/// </summary>
 public sealed class KvCache
 {
     private readonly Tensor?[] _keys;
     private readonly Tensor?[] _values;
+    private readonly int[] _lengths;
 
     public KvCache(int layers)
     {
+        if (layers < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(layers), layers, "A KV cache needs at least one layer.");
+        }
         _keys = new Tensor?[layers];
         _values = new Tensor?[layers];
+        _lengths = new int[layers];
+    }
+
+    /// <summary>
+    /// A cache of fixed <paramref name="capacity"/> positions for <paramref name="batch"/> rows with
+    /// <paramref name="kvHeads"/> heads of <paramref name="headDim"/> values. It stores no gradients.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A size is not positive, or the buffers would exceed 2³¹ elements per layer.</exception>
+    public static KvCache Preallocated(int layers, int batch, int kvHeads, int headDim, int capacity)
+    {
+        var cache = new KvCache(layers);
+        if (batch < 1 || kvHeads < 1 || headDim < 1 || capacity < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(capacity), $"A preallocated KV cache needs positive sizes; got batch {batch}, kv heads {kvHeads}, head dim {headDim}, capacity {capacity}.");
+        }
+        if ((long)batch * kvHeads * headDim * capacity > Array.MaxLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(capacity), $"A KV cache of {batch}×{kvHeads}×{capacity}×{headDim} values per layer is too large for one buffer.");
+        }
+        cache.Capacity = capacity;
+        using var persistent = TensorScope.Persistent();
+        for (int i = 0; i < layers; i++)
+        {
+            cache._keys[i] = Tensor.Zeros(batch, kvHeads, capacity, headDim);
+            cache._values[i] = Tensor.Zeros(batch, kvHeads, capacity, headDim);
+        }
+        return cache;
     }
 
     /// <summary>Number of cached positions (0 when empty).</summary>
-    public int Length => _keys[0]?.Dim(2) ?? 0;
+    public int Length => _lengths[0];
 
     public int Layers => _keys.Length;
 
-    /// <summary>Sets a layer's cache directly (prefix tuning's virtual keys/values).</summary>
+    /// <summary>Positions a preallocated cache can hold; 0 for a growing cache.</summary>
+    public int Capacity { get; private set; }
+
+    /// <summary>Sets a layer's cache directly (prefix tuning's virtual keys/values); a preallocated cache copies them in.</summary>
     public void Set(int layer, Tensor keys, Tensor values)
     {
-        _keys[layer] = keys;
-        _values[layer] = values;
+        if (Capacity == 0)
+        {
+            _keys[layer] = keys;
+            _values[layer] = values;
+            _lengths[layer] = keys.Dim(2);
+            return;
+        }
+        _lengths[layer] = 0;
+        Append(layer, keys, values);
     }
 
-    /// <summary>Appends new keys/values (B, Hkv, T, D) and returns the full cached tensors.</summary>
+    /// <summary>Appends new keys/values (B, Hkv, T, D) and returns the full cached tensors (B, Hkv, S, D).</summary>
+    /// <exception cref="ArgumentException">A preallocated cache got keys/values of another shape.</exception>
+    /// <exception cref="InvalidOperationException">A preallocated cache is full, or the keys/values require gradients.</exception>
     public (Tensor Keys, Tensor Values) Append(int layer, Tensor keys, Tensor values)
     {
-        var k = _keys[layer] is { } pk ? Tensor.Cat([pk, keys], 2) : keys;
-        var v = _values[layer] is { } pv ? Tensor.Cat([pv, values], 2) : values;
-        _keys[layer] = k;
-        _values[layer] = v;
-        return (k, v);
+        if (Capacity == 0)
+        {
+            var k = _keys[layer] is { } pk ? Tensor.Cat([pk, keys], 2) : keys;
+            var v = _values[layer] is { } pv ? Tensor.Cat([pv, values], 2) : values;
+            _keys[layer] = k;
+            _values[layer] = v;
+            _lengths[layer] = k.Dim(2);
+            return (k, v);
+        }
+        var kb = _keys[layer]!;
+        var vb = _values[layer]!;
+        int past = _lengths[layer];
+        int t = keys.Rank == 4 ? keys.Dim(2) : -1;
+        if (keys.Rank != 4 || !Fits(keys, kb) || !Fits(values, kb) || values.Dim(2) != t)
+        {
+            throw new ArgumentException($"KV cache layer {layer} holds (batch, kv heads, positions, head dim) = {Shapes.Format(kb.Shape)}; cannot append keys {Shapes.Format(keys.Shape)} and values {Shapes.Format(values.Shape)}.");
+        }
+        if (past + t > Capacity)
+        {
+            throw new InvalidOperationException($"KV cache layer {layer} holds {Capacity} positions; {past} are used and {t} more do not fit.");
+        }
+        if (keys.RequiresGrad || values.RequiresGrad)
+        {
+            throw new InvalidOperationException("A preallocated KV cache stores no gradients; run it under GradMode.NoGrad().");
+        }
+        Write(kb, keys, past);
+        Write(vb, values, past);
+        _lengths[layer] = past + t;
+        return (kb.Narrow(2, 0, past + t), vb.Narrow(2, 0, past + t));
+    }
+
+    private static bool Fits(Tensor x, Tensor buffer) =>
+        x.Rank == 4 && x.Dim(0) == buffer.Dim(0) && x.Dim(1) == buffer.Dim(1) && x.Dim(3) == buffer.Dim(3);
+
+    // Copies x (B, Hkv, T, D), any layout, into positions past..past+T−1 of the buffer (B, Hkv, capacity, D).
+    private static void Write(Tensor buffer, Tensor x, int past)
+    {
+        int b = x.Dim(0), h = x.Dim(1), t = x.Dim(2), d = x.Dim(3), cap = buffer.Dim(2);
+        if (t == 0)
+        {
+            return;
+        }
+        var src = x.Contiguous().Span;
+        var dst = buffer.Span;
+        for (int bh = 0; bh < b * h; bh++)
+        {
+            src.Slice(bh * t * d, t * d).CopyTo(dst.Slice((bh * cap + past) * d, t * d));
+        }
     }
 
     /// <summary>Keeps only the given batch rows (beam or finished-sequence pruning).</summary>
     public void Reorder(Tensor rows)
     {
+        using var persistent = Capacity > 0 ? TensorScope.Persistent() : null;
         for (int i = 0; i < _keys.Length; i++)
         {
             _keys[i] = _keys[i]?.IndexSelect(0, rows);

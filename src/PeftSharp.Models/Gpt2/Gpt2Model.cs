@@ -67,7 +67,7 @@ public sealed class Gpt2LMHeadModel : CausalLanguageModel
     public override ModelOutput Forward(ModelInput input)
     {
         var hidden = Transformer.Forward(input);                // (B, T, C)
-        var logits = Child("lm_head").Forward(hidden);          // (B, T, V)
+        var logits = Child("lm_head").Forward(HeadInput(hidden, input)); // (B, T, V), or (B, 1, V)
         return new ModelOutput(logits, input.Labels is { } l ? ShiftedLoss(logits, l) : null);
     }
 }
