@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using PeftSharp.Models;
+using PeftSharp.Models.Generation;
+using PeftSharp.Models.Llama;
+using PeftSharp.Tensors;
+using PeftSharp.Tensors.Autograd;
+
+namespace PeftSharp.Cli.Commands;
+
+/// <summary>One row of <c>peft bench infer</c>.</summary>
+public sealed record InferResult(string Weights, double ForwardTokensPerSecond, double GenerateTokensPerSecond, double PeakRssMib, bool PeakRssSinceBuild);
+
+/// <summary>
+/// End-to-end inference on the Llama-architecture benchmark model (hidden 768, 12 layers, 12 heads, 12 KV heads,
+/// intermediate 2048, vocab 32000, tied embeddings: 109.5M parameters) with seeded random weights.
+/// Forward: no-grad batch 4 × 256 tokens, median of the timed runs after one warm-up.
+/// Generate: batch 1, a 32-token prompt, exactly 64 new greedy tokens with the KV cache (no EOS); tokens/s = 64 / wall
+/// time including the prefill, median of the timed runs after one warm-up.
+/// </summary>
+public static class BenchInferBenchmark
+{
+    public const int ForwardBatch = 4;
+    public const int ForwardLength = 256;
+    public const int PromptLength = 32;
+    public const int NewTokens = 64;
+
+    private const string ConfigJson = """
+        {
+          "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+          "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "num_key_value_heads": 12,
+          "intermediate_size": 2048, "vocab_size": 32000, "tie_word_embeddings": true,
+          "max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "hidden_act": "silu",
+          "bos_token_id": 1, "eos_token_id": 2
+        }
+        """;
+
+    /// <summary>The benchmark config.</summary>
+    public static HfConfig Config() => HfConfig.Parse(ConfigJson, "bench infer config");
+
+    /// <summary>
+    /// Builds the model with seeded random weights, frozen; with BF16/F16 every matrix (the tied embedding/head
+    /// included) is stored in 16 bits via <see cref="Tensor.ToHalfStorage"/>, norms stay float32.
+    /// </summary>
+    public static LlamaForCausalLM Build(DType weights, ulong seed = 1234)
+    {
+        var model = new LlamaForCausalLM(Config(), new Rng(seed));
+        model.RequiresGrad(false);
+        if (weights != DType.F32)
+        {
+            var tied = model.TiedWeights;
+            foreach (var (name, p) in model.NamedParameters().ToList())
+            {
+                if (p.Rank == 2 && !tied.ContainsKey(name))
+                {
+                    var (module, local) = Split(name);
+                    model.Get(module).SetParameter(local, p.ToHalfStorage(weights));
+                }
+            }
+            model.TieWeights();
+        }
+        return model;
+    }
+
+    private static (string, string) Split(string key)
+    {
+        int dot = key.LastIndexOf('.');
+        return (key[..dot], key[(dot + 1)..]);
+    }
+
+    /// <summary>Runs both measurements for one weight precision.</summary>
+    public static InferResult Run(DType weights, int repeats, Action<string>? log = null)
+    {
+        var model = Build(weights);
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        bool reset = ProcessMemory.TryResetPeak();
+        string name = weights.ToString().ToLowerInvariant();
+        log?.Invoke($"{name}: {model.NamedParameters().Select(p => p.Parameter).Distinct().Sum(p => (long)p.Numel) / 1e6:F1}M parameters built; forward {ForwardBatch}×{ForwardLength}...");
+        double forward = MeasureForward(model, repeats);
+        log?.Invoke($"{name}: forward {forward:F1} tokens/s; generate {PromptLength} + {NewTokens}...");
+        double generate = MeasureGenerate(model, repeats);
+        log?.Invoke($"{name}: generate {generate:F2} tokens/s");
+        double peak = ProcessMemory.PeakRssMib();
+        return new InferResult(name, forward, generate, peak, reset);
+    }
+
+    /// <summary>Tokens per second of the no-grad forward pass on a batch of 4 × 256 random ids.</summary>
+    public static double MeasureForward(CausalLanguageModel model, int repeats)
+    {
+        var rng = new Rng(7);
+        var ids = Enumerable.Range(0, ForwardBatch * ForwardLength).Select(_ => rng.NextInt(model.VocabSize)).ToArray();
+        var times = new List<double>();
+        for (int run = 0; run <= repeats; run++)
+        {
+            using var noGrad = GradMode.NoGrad();
+            using var scope = TensorScope.Begin();
+            var sw = Stopwatch.StartNew();
+            var logits = model.Forward(new ModelInput { InputIds = Tensor.FromInts(ids, ForwardBatch, ForwardLength) }).Logits;
+            sw.Stop();
+            if (logits.Dim(1) != ForwardLength)
+            {
+                throw new InvalidOperationException("The forward pass returned the wrong number of positions.");
+            }
+            if (run > 0)
+            {
+                times.Add(sw.Elapsed.TotalSeconds);
+            }
+        }
+        return ForwardBatch * ForwardLength / Median(times);
+    }
+
+    /// <summary>64 / wall time of generating exactly 64 greedy tokens after a 32-token prompt (prefill included).</summary>
+    public static double MeasureGenerate(CausalLanguageModel model, int repeats)
+    {
+        var rng = new Rng(8);
+        var prompt = Enumerable.Range(0, PromptLength).Select(_ => rng.NextInt(model.VocabSize)).ToArray();
+        var options = new GenerationOptions { MaxNewTokens = NewTokens, EosTokenIds = [] };
+        var times = new List<double>();
+        for (int run = 0; run <= repeats; run++)
+        {
+            var sw = Stopwatch.StartNew();
+            var result = Generator.Generate(model, [prompt], options);
+            sw.Stop();
+            if (result[0].Tokens.Length != NewTokens)
+            {
+                throw new InvalidOperationException($"Generation produced {result[0].Tokens.Length} tokens instead of {NewTokens}.");
+            }
+            if (run > 0)
+            {
+                times.Add(sw.Elapsed.TotalSeconds);
+            }
+        }
+        return NewTokens / Median(times);
+    }
+
+    private static double Median(List<double> values)
+    {
+        values.Sort();
+        int n = values.Count;
+        return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+    }
+}
+
+/// <summary>Peak resident memory from /proc (Linux); NaN elsewhere.</summary>
+internal static class ProcessMemory
+{
+    /// <summary>VmHWM of this process in MiB.</summary>
+    public static double PeakRssMib()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                {
+                    var kb = long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+                    return kb / 1024.0;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        return double.NaN;
+    }
+
+    /// <summary>Resets VmHWM to the current RSS (writing 5 to /proc/self/clear_refs); false when not possible.</summary>
+    public static bool TryResetPeak()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+}
