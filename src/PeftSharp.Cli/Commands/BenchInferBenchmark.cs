@@ -71,8 +71,7 @@ public static class BenchInferBenchmark
     public static InferResult Run(DType weights, int repeats, Action<string>? log = null)
     {
         var model = Build(weights);
-        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-        GC.WaitForPendingFinalizers();
+        ReleaseGarbage();
         bool reset = ProcessMemory.TryResetPeak();
         string name = weights.ToString().ToLowerInvariant();
         log?.Invoke($"{name}: {model.NamedParameters().Select(p => p.Parameter).Distinct().Sum(p => (long)p.Numel) / 1e6:F1}M parameters built; forward {ForwardBatch}×{ForwardLength}...");
@@ -82,6 +81,18 @@ public static class BenchInferBenchmark
         log?.Invoke($"{name}: generate {generate:F2} tokens/s");
         double peak = ProcessMemory.PeakRssMib();
         return new InferResult(name, forward, generate, peak, reset);
+    }
+
+    /// <summary>
+    /// Returns freed memory (the float32 weights a 16-bit build replaced, an earlier run's model and pool) to the
+    /// operating system, so the peak that follows belongs to this run.
+    /// </summary>
+    public static void ReleaseGarbage()
+    {
+        TensorScope.TrimPool();
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
     }
 
     /// <summary>Tokens per second of the no-grad forward pass on a batch of 4 × 256 random ids.</summary>

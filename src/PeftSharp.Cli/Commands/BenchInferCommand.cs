@@ -42,8 +42,6 @@ public static class BenchInferCommand
             foreach (var kind in kinds)
             {
                 results.Add(BenchInferBenchmark.Run(kind, repeats, asJson ? Console.Error.WriteLine : m => AnsiConsole.MarkupLine(Markup.Escape(m))));
-                GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-                TensorScope.TrimPool();
             }
             if (asJson)
             {
