@@ -168,6 +168,28 @@ public sealed class GeneratorTests
     }
 
     [Fact]
+    public void PreallocatedCache_RejectsBadSizesShapesAndGradients()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => KvCache.Preallocated(2, 1, 2, 16, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => KvCache.Preallocated(2, 1 << 16, 1 << 8, 1 << 8, 1 << 8));
+        var cache = KvCache.Preallocated(1, 1, 2, 4, 8);
+        var wrong = Assert.Throws<ArgumentException>(() => cache.Append(0, Tensor.Zeros(1, 3, 2, 4), Tensor.Zeros(1, 3, 2, 4)));
+        Assert.Contains("[1, 2, 8, 4]", wrong.Message);
+        var k = Tensor.Zeros(1, 2, 1, 4);
+        k.RequiresGrad = true;
+        Assert.Contains("NoGrad", Assert.Throws<InvalidOperationException>(() => cache.Append(0, k, Tensor.Zeros(1, 2, 1, 4))).Message);
+    }
+
+    [Fact]
+    public void LastPositionLogits_WithLabels_IsRejected()
+    {
+        var model = Fixtures.Model("llama-lora");
+        var ids = Tensor.FromInts(Prompts[0], 1, Prompts[0].Length);
+        var e = Assert.Throws<ArgumentException>(() => model.Forward(new ModelInput { InputIds = ids, Labels = ids, LastPositionLogitsOnly = true }));
+        Assert.Contains("labels", e.Message);
+    }
+
+    [Fact]
     public void EosToken_EndsOnlyItsRow_AndIsKept()
     {
         var model = Fixtures.Model("llama-lora");
