@@ -65,7 +65,7 @@ public sealed record TrainingResult
         }
         rows.Add(("Tokens", Tokens.ToString("N0", c)));
         rows.Add(("Tokens/s", TokensPerSecond.ToString("0.#", c)));
-        rows.Add(("Time", Elapsed.ToString(@"hh\:mm\:ss", c)));
+        rows.Add(("Time", string.Format(c, "{0}:{1:mm\\:ss}", (long)Elapsed.TotalHours, Elapsed)));
         if (LastCheckpoint is not null)
         {
             rows.Add(("Checkpoint", LastCheckpoint));

@@ -200,3 +200,16 @@ public class TrainerTests
         Assert.Contains("EvalEvery", Assert.Throws<ArgumentException>(() => setup.Trainer(new TrainerOptions { MaxSteps = 1, EarlyStoppingPatience = 2 })).Message);
     }
 }
+
+public class TrainingResultTests
+{
+    [Fact]
+    public void SummaryRows_ShowTotalHours()
+    {
+        var r = new TrainingResult { StopReason = StopReason.Completed, Steps = 5, MaxSteps = 5, Elapsed = new TimeSpan(1, 2, 3, 4), FinalEvaluation = new EvaluationResult(Math.Log(4), 0.5) };
+        var rows = r.SummaryRows().ToDictionary(x => x.Label, x => x.Value);
+        Assert.Equal("26:03:04", rows["Time"]);
+        Assert.Equal("4", rows["Validation perplexity"]);
+        Assert.Equal("50.00 %", rows["Validation accuracy"]);
+    }
+}
