@@ -66,8 +66,8 @@ public static partial class Gemm
                         LowPrecision.Widen(P.BType, new ReadOnlySpan<ushort>((ushort*)b + (long)j * P.Ldb, k), new Span<float>(work, k));
                         row = work;
                     }
-                    float dot = P.Portable ? DotPortable(x, row, k) : DotFma(x, row, k);
-                    c[j] = Finish(dot, c[j], P.Alpha, P.Beta, P.Portable);
+                    float dot = P.Kernel == GemmKernel.Portable ? DotPortable(x, row, k) : DotFma(x, row, k);
+                    c[j] = Finish(dot, c[j], P.Alpha, P.Beta, P.Kernel == GemmKernel.Portable);
                 }
             }
             else
@@ -88,11 +88,11 @@ public static partial class Gemm
                         LowPrecision.Widen(P.BType, new ReadOnlySpan<ushort>((ushort*)b + (long)kk * P.Ldb + j0, n), new Span<float>(wide, n));
                         row = wide;
                     }
-                    Axpy(x[kk], row, acc, n, P.Portable);
+                    Axpy(x[kk], row, acc, n, P.Kernel == GemmKernel.Portable);
                 }
                 for (int j = 0; j < n; j++)
                 {
-                    c[j0 + j] = Finish(acc[j], c[j0 + j], P.Alpha, P.Beta, P.Portable);
+                    c[j0 + j] = Finish(acc[j], c[j0 + j], P.Alpha, P.Beta, P.Kernel == GemmKernel.Portable);
                 }
             }
         }
