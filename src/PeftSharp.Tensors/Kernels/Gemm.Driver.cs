@@ -35,12 +35,14 @@ public static partial class Gemm
 
         double flops = 2.0 * p.M * p.N * p.K * p.Batch;
         int threads = flops < ParallelFlops ? 1 : maxThreads;
-        int width = PanelWidth(p.Kernel);
+        GemmProblem q = p;
+        q.Kernel = NarrowestFit(p.Kernel, p.N);
+        int width = PanelWidth(q.Kernel);
         ChooseGrid(p.M, p.N, p.Batch, threads, width, out int rowBlocks, out int colBlocks);
         int rowTiles = (p.M + MR - 1) / MR, colTiles = (p.N + width - 1) / width;
         var work = new BlockedWork
         {
-            P = p,
+            P = q,
             RowBlocks = rowBlocks,
             ColBlocks = colBlocks,
             RowChunk = (rowTiles + rowBlocks - 1) / rowBlocks * MR,
@@ -48,6 +50,13 @@ public static partial class Gemm
         };
         CpuPool.For(p.Batch * rowBlocks * colBlocks, in work, threads);
     }
+
+    /// <summary>
+    /// With N ≤ 16 a 32-wide AVX-512 panel would be half zero padding; the 16-wide AVX2 kernel does the same
+    /// arithmetic per element (identical bits) in half the work. The choice depends only on the shape.
+    /// </summary>
+    internal static GemmKernel NarrowestFit(GemmKernel kernel, int n)
+        => kernel == GemmKernel.Avx512 && n <= NR ? GemmKernel.Fma256 : kernel;
 
     /// <summary>
     /// Splits each product into rowBlocks × colBlocks work items so that the whole batch offers about two items

@@ -122,7 +122,8 @@ public static partial class Gemm
 
     private static unsafe GemmPackedB PackWhole(bool transB, DType type, void* b, int k, int n, int ldb, GemmKernel kernel)
     {
-        var packed = new GemmPackedB(k, n, kernel);
+        var packed = new GemmPackedB(k, n, NarrowestFit(kernel, n));
+        kernel = packed.Kernel;
         var work = new PackWork
         {
             TransB = transB, Type = type, B = b, K = k, N = n, Ldb = ldb, Kernel = kernel,
