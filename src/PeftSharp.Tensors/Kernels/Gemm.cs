@@ -55,6 +55,14 @@ public static partial class Gemm
     /// <summary>N block: columns of packed B (KC·NC·4 bytes = 512 KiB) per packing pass, sized for L2.</summary>
     internal const int BlockN = 512;
 
+    /// <summary>The micro-kernel large products use on this machine, e.g. "AVX-512 6x32" (N ≤ 16 uses the 16-wide one).</summary>
+    public static string KernelName => BestKernel switch
+    {
+        GemmKernel.Avx512 => "AVX-512 6x32",
+        GemmKernel.Fma256 => "AVX2/FMA 6x16",
+        _ => "portable 6x16",
+    };
+
     /// <summary>True when this machine runs an FMA micro-kernel (AVX2, or AVX-512 where available); otherwise the portable one is used.</summary>
     public static bool IsAccelerated => Fma.IsSupported && Avx2.IsSupported;
 
