@@ -38,7 +38,7 @@ public static partial class Gemm
         GemmProblem q = p;
         q.Kernel = NarrowestFit(p.Kernel, p.N);
         int width = PanelWidth(q.Kernel);
-        ChooseGrid(p.M, p.N, p.Batch, threads, width, out int rowBlocks, out int colBlocks);
+        ChooseGrid(p.M, p.N, p.Batch, threads, width, p.TransA, out int rowBlocks, out int colBlocks);
         int rowTiles = (p.M + MR - 1) / MR, colTiles = (p.N + width - 1) / width;
         var work = new BlockedWork
         {
@@ -60,10 +60,12 @@ public static partial class Gemm
 
     /// <summary>
     /// Splits each product into rowBlocks × colBlocks work items so that the whole batch offers about two items
-    /// per thread. Columns are split first: the A operand is read in place, so a column split duplicates nothing,
-    /// while a row split packs the same B panel once per row block.
+    /// per thread (dynamic scheduling then absorbs a participant the OS delays). Every item packs its own panels, so
+    /// a column split repeats the packing of A and a row split repeats the packing of B. An untransposed A is read in
+    /// place (nothing to repeat), so columns are split first; a transposed A is packed, so the dimension whose split
+    /// repeats less packing goes first: rows when M·K ≥ K·N.
     /// </summary>
-    internal static void ChooseGrid(int m, int n, int batch, int threads, int width, out int rowBlocks, out int colBlocks)
+    internal static void ChooseGrid(int m, int n, int batch, int threads, int width, bool transA, out int rowBlocks, out int colBlocks)
     {
         rowBlocks = colBlocks = 1;
         if (threads <= 1 || batch >= 2 * threads)
@@ -72,8 +74,16 @@ public static partial class Gemm
         }
         int perMatrix = (2 * threads + batch - 1) / batch;
         int rowTiles = (m + MR - 1) / MR, colTiles = (n + width - 1) / width;
-        colBlocks = Math.Min(perMatrix, colTiles);
-        rowBlocks = Math.Min((perMatrix + colBlocks - 1) / colBlocks, rowTiles);
+        if (transA && m >= n)
+        {
+            rowBlocks = Math.Min(perMatrix, rowTiles);
+            colBlocks = Math.Min((perMatrix + rowBlocks - 1) / rowBlocks, colTiles);
+        }
+        else
+        {
+            colBlocks = Math.Min(perMatrix, colTiles);
+            rowBlocks = Math.Min((perMatrix + colBlocks - 1) / colBlocks, rowTiles);
+        }
     }
 
     private unsafe struct BlockedWork : IParallelAction

@@ -128,30 +128,28 @@ public static partial class Gemm
 
     /// <summary>
     /// Packs op(A)[ic : ic+mc, pc : pc+kc] for a transposed A (stored (K, M): op(A)[i, k] = a[k·lda + i]) into
-    /// 6-row panels: for each k the 6 values are consecutive in memory already, so this is a strided copy.
+    /// 6-row panels. The outer loop walks k, so each stored row of A is read once, front to back (mc consecutive
+    /// floats), and scattered 6 at a time into the panels.
     /// </summary>
     private static unsafe void PackA(float* a, int lda, int ic, int mc, int pc, int kc, float* dst)
     {
-        for (int ir = 0; ir < mc; ir += MR)
+        int full = mc / MR * MR;
+        for (int k = 0; k < kc; k++)
         {
-            int mr = Math.Min(MR, mc - ir);
-            float* s = a + (long)pc * lda + ic + ir;
-            float* d = dst + (long)ir * kc;
-            if (mr == MR)
+            float* s = a + (long)(pc + k) * lda + ic;
+            float* d = dst + k * MR;
+            int ir = 0;
+            for (; ir < full; ir += MR)
             {
-                for (int k = 0; k < kc; k++, s += lda, d += MR)
-                {
-                    d[0] = s[0]; d[1] = s[1]; d[2] = s[2]; d[3] = s[3]; d[4] = s[4]; d[5] = s[5];
-                }
+                float* dp = d + (long)ir * kc;
+                dp[0] = s[ir]; dp[1] = s[ir + 1]; dp[2] = s[ir + 2]; dp[3] = s[ir + 3]; dp[4] = s[ir + 4]; dp[5] = s[ir + 5];
             }
-            else
+            if (ir < mc)
             {
-                for (int k = 0; k < kc; k++, s += lda, d += MR)
+                float* dp = d + (long)ir * kc;
+                for (int r = 0; r < MR; r++)
                 {
-                    for (int r = 0; r < MR; r++)
-                    {
-                        d[r] = r < mr ? s[r] : 0f;
-                    }
+                    dp[r] = ir + r < mc ? s[ir + r] : 0f;
                 }
             }
         }
