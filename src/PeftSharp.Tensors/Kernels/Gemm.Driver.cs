@@ -250,6 +250,7 @@ internal sealed unsafe class GemmBuffers
 {
     [ThreadStatic] private static GemmBuffers? t_current;
 
+    // The arrays are held only so that the pinned memory the pointers refer to stays alive with this object.
     private readonly float[] _packedB, _packedA, _scratch;
     private float[] _vector;
     private int _vectorLength;
@@ -288,7 +289,4 @@ internal sealed unsafe class GemmBuffers
         aligned = (float*)((address + 63) & ~(nuint)63);
         return array;
     }
-
-    // Keeps the pinned arrays reachable for as long as this object is (the pointers above refer into them).
-    internal int Footprint => _packedB.Length + _packedA.Length + _scratch.Length + _vector.Length;
 }
