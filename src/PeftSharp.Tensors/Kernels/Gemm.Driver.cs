@@ -35,25 +35,37 @@ public static partial class Gemm
 
         double flops = 2.0 * p.M * p.N * p.K * p.Batch;
         int threads = flops < ParallelFlops ? 1 : maxThreads;
-        ChooseGrid(p.M, p.N, p.Batch, threads, out int rowBlocks, out int colBlocks);
-        int rowTiles = (p.M + MR - 1) / MR, colTiles = (p.N + NR - 1) / NR;
+        GemmProblem q = p;
+        q.Kernel = NarrowestFit(p.Kernel, p.N);
+        int width = PanelWidth(q.Kernel);
+        ChooseGrid(p.M, p.N, p.Batch, threads, width, p.TransA, out int rowBlocks, out int colBlocks);
+        int rowTiles = (p.M + MR - 1) / MR, colTiles = (p.N + width - 1) / width;
         var work = new BlockedWork
         {
-            P = p,
+            P = q,
             RowBlocks = rowBlocks,
             ColBlocks = colBlocks,
             RowChunk = (rowTiles + rowBlocks - 1) / rowBlocks * MR,
-            ColChunk = (colTiles + colBlocks - 1) / colBlocks * NR,
+            ColChunk = (colTiles + colBlocks - 1) / colBlocks * width,
         };
         CpuPool.For(p.Batch * rowBlocks * colBlocks, in work, threads);
     }
 
     /// <summary>
-    /// Splits each product into rowBlocks × colBlocks work items so that the whole batch offers about two items
-    /// per thread. Columns are split first: the A operand is read in place, so a column split duplicates nothing,
-    /// while a row split packs the same B panel once per row block.
+    /// With N ≤ 16 a 32-wide AVX-512 panel would be half zero padding; the 16-wide AVX2 kernel does the same
+    /// arithmetic per element (identical bits) in half the work. The choice depends only on the shape.
     /// </summary>
-    internal static void ChooseGrid(int m, int n, int batch, int threads, out int rowBlocks, out int colBlocks)
+    internal static GemmKernel NarrowestFit(GemmKernel kernel, int n)
+        => kernel == GemmKernel.Avx512 && n <= NR ? GemmKernel.Fma256 : kernel;
+
+    /// <summary>
+    /// Splits each product into rowBlocks × colBlocks work items so that the whole batch offers about two items
+    /// per thread (dynamic scheduling then absorbs a participant the OS delays). Every item packs its own panels, so
+    /// a column split repeats the packing of A and a row split repeats the packing of B. An untransposed A is read in
+    /// place (nothing to repeat), so columns are split first; a transposed A is packed, so the dimension whose split
+    /// repeats less packing goes first: rows when M·K ≥ K·N.
+    /// </summary>
+    internal static void ChooseGrid(int m, int n, int batch, int threads, int width, bool transA, out int rowBlocks, out int colBlocks)
     {
         rowBlocks = colBlocks = 1;
         if (threads <= 1 || batch >= 2 * threads)
@@ -61,9 +73,17 @@ public static partial class Gemm
             return;
         }
         int perMatrix = (2 * threads + batch - 1) / batch;
-        int rowTiles = (m + MR - 1) / MR, colTiles = (n + NR - 1) / NR;
-        colBlocks = Math.Min(perMatrix, colTiles);
-        rowBlocks = Math.Min((perMatrix + colBlocks - 1) / colBlocks, rowTiles);
+        int rowTiles = (m + MR - 1) / MR, colTiles = (n + width - 1) / width;
+        if (transA && m >= n)
+        {
+            rowBlocks = Math.Min(perMatrix, rowTiles);
+            colBlocks = Math.Min((perMatrix + rowBlocks - 1) / rowBlocks, colTiles);
+        }
+        else
+        {
+            colBlocks = Math.Min(perMatrix, colTiles);
+            rowBlocks = Math.Min((perMatrix + colBlocks - 1) / colBlocks, rowTiles);
+        }
     }
 
     private unsafe struct BlockedWork : IParallelAction
@@ -92,14 +112,16 @@ public static partial class Gemm
 
     /// <summary>
     /// Computes C[i0:i1, j0:j1] over the whole K range. Loop nest (BLIS order): column block jc (≤ NC) → K block pc
-    /// (≤ KC, pack B) → row block ic (≤ MC, pack A only when transposed) → 16-column micro-panel jr → 6-row tile ir.
+    /// (≤ KC, pack B) → row block ic (≤ MC, pack A only when transposed) → W-column micro-panel jr → 6-row tile ir.
     /// </summary>
     private static unsafe void Tile(in GemmProblem p, float* a, void* b, float* c, int i0, int i1, int j0, int j1)
     {
         GemmBuffers buf = GemmBuffers.Current;
-        bool portable = p.Portable;
+        GemmKernel kernel = p.Kernel;
+        bool portable = kernel == GemmKernel.Portable;
+        int width = PanelWidth(kernel);
         float alpha = p.Alpha, beta = p.Beta;
-        float* tile = stackalloc float[MR * NR];
+        float* tile = stackalloc float[MR * MaxNR];
         for (int jc = j0; jc < j1; jc += BlockN)
         {
             int nc = Math.Min(BlockN, j1 - jc);
@@ -115,7 +137,7 @@ public static partial class Gemm
                 else
                 {
                     bp = buf.PackedB;
-                    PackB(p.TransB, p.BType, b, p.Ldb, pc, kc, jc, nc, bp, buf.Scratch, portable);
+                    PackB(p.TransB, p.BType, b, p.Ldb, pc, kc, jc, nc, bp, buf.Scratch, width, portable);
                 }
                 for (int ic = i0; ic < i1; ic += BlockM)
                 {
@@ -124,9 +146,9 @@ public static partial class Gemm
                     {
                         PackA(a, p.Lda, ic, mc, pc, kc, buf.PackedA);
                     }
-                    for (int jr = 0; jr < nc; jr += NR)
+                    for (int jr = 0; jr < nc; jr += width)
                     {
-                        int nr = Math.Min(NR, nc - jr);
+                        int nr = Math.Min(width, nc - jr);
                         float* bPanel = bp + (long)jr * kc;
                         for (int ir = 0; ir < mc; ir += MR)
                         {
@@ -148,14 +170,14 @@ public static partial class Gemm
                                 kStride = 1;
                             }
                             float* cTile = c + (long)(ic + ir) * p.Ldc + jc + jr;
-                            if (mr == MR && nr == NR)
+                            if (mr == MR && nr == width)
                             {
-                                MicroKernel(portable, kc, aTile, rowStride, kStride, mr, bPanel, cTile, p.Ldc, alpha, beta, mode);
+                                MicroKernel(kernel, kc, aTile, rowStride, kStride, mr, bPanel, cTile, p.Ldc, alpha, beta, mode);
                             }
                             else
                             {
-                                MicroKernel(portable, kc, aTile, rowStride, kStride, mr, bPanel, tile, NR, alpha, beta, Raw);
-                                UpdateEdge(portable, tile, cTile, p.Ldc, mr, nr, alpha, beta, mode);
+                                MicroKernel(kernel, kc, aTile, rowStride, kStride, mr, bPanel, tile, width, alpha, beta, Raw);
+                                UpdateEdge(portable, tile, width, cTile, p.Ldc, mr, nr, alpha, beta, mode);
                             }
                         }
                     }
@@ -165,25 +187,29 @@ public static partial class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void MicroKernel(bool portable, int kc, float* a, nint rowStride, nint kStride, int mr,
+    private static unsafe void MicroKernel(GemmKernel kernel, int kc, float* a, nint rowStride, nint kStride, int mr,
         float* b, float* c, nint ldc, float alpha, float beta, int mode)
     {
-        if (portable)
+        switch (kernel)
         {
-            KernelPortable(kc, a, rowStride, kStride, mr, b, c, ldc, alpha, beta, mode);
-        }
-        else
-        {
-            KernelFma(kc, a, rowStride, kStride, mr, b, c, ldc, alpha, beta, mode);
+            case GemmKernel.Avx512:
+                KernelAvx512(kc, a, rowStride, kStride, mr, b, c, ldc, alpha, beta, mode);
+                break;
+            case GemmKernel.Fma256:
+                KernelFma(kc, a, rowStride, kStride, mr, b, c, ldc, alpha, beta, mode);
+                break;
+            default:
+                KernelPortable(kc, a, rowStride, kStride, mr, b, c, ldc, alpha, beta, mode);
+                break;
         }
     }
 
     /// <summary>Scalar twin of the vector store step for the valid mr × nr part of an edge tile.</summary>
-    private static unsafe void UpdateEdge(bool portable, float* tile, float* c, int ldc, int mr, int nr, float alpha, float beta, int mode)
+    private static unsafe void UpdateEdge(bool portable, float* tile, int tileStride, float* c, int ldc, int mr, int nr, float alpha, float beta, int mode)
     {
         for (int r = 0; r < mr; r++)
         {
-            float* t = tile + r * NR;
+            float* t = tile + r * tileStride;
             float* row = c + (long)r * ldc;
             for (int j = 0; j < nr; j++)
             {
@@ -224,6 +250,7 @@ internal sealed unsafe class GemmBuffers
 {
     [ThreadStatic] private static GemmBuffers? t_current;
 
+    // The arrays are held only so that the pinned memory the pointers refer to stays alive with this object.
     private readonly float[] _packedB, _packedA, _scratch;
     private float[] _vector;
     private int _vectorLength;
@@ -262,7 +289,4 @@ internal sealed unsafe class GemmBuffers
         aligned = (float*)((address + 63) & ~(nuint)63);
         return array;
     }
-
-    // Keeps the pinned arrays reachable for as long as this object is (the pointers above refer into them).
-    internal int Footprint => _packedB.Length + _packedA.Length + _scratch.Length + _vector.Length;
 }

@@ -61,13 +61,18 @@ public static partial class Gemm
                     {
                         row = (float*)b + (long)j * P.Ldb;
                     }
+                    else if (P.BType == DType.BF16 && P.Kernel != GemmKernel.Portable)
+                    {
+                        c[j] = Finish(DotBF16Fma(x, (ushort*)b + (long)j * P.Ldb, k), c[j], P.Alpha, P.Beta, false);
+                        continue;
+                    }
                     else
                     {
                         LowPrecision.Widen(P.BType, new ReadOnlySpan<ushort>((ushort*)b + (long)j * P.Ldb, k), new Span<float>(work, k));
                         row = work;
                     }
-                    float dot = P.Portable ? DotPortable(x, row, k) : DotFma(x, row, k);
-                    c[j] = Finish(dot, c[j], P.Alpha, P.Beta, P.Portable);
+                    float dot = P.Kernel == GemmKernel.Portable ? DotPortable(x, row, k) : DotFma(x, row, k);
+                    c[j] = Finish(dot, c[j], P.Alpha, P.Beta, P.Kernel == GemmKernel.Portable);
                 }
             }
             else
@@ -88,11 +93,11 @@ public static partial class Gemm
                         LowPrecision.Widen(P.BType, new ReadOnlySpan<ushort>((ushort*)b + (long)kk * P.Ldb + j0, n), new Span<float>(wide, n));
                         row = wide;
                     }
-                    Axpy(x[kk], row, acc, n, P.Portable);
+                    Axpy(x[kk], row, acc, n, P.Kernel == GemmKernel.Portable);
                 }
                 for (int j = 0; j < n; j++)
                 {
-                    c[j0 + j] = Finish(acc[j], c[j0 + j], P.Alpha, P.Beta, P.Portable);
+                    c[j0 + j] = Finish(acc[j], c[j0 + j], P.Alpha, P.Beta, P.Kernel == GemmKernel.Portable);
                 }
             }
         }
@@ -132,6 +137,38 @@ public static partial class Gemm
         }
         return sum;
     }
+
+    /// <summary>
+    /// <see cref="DotFma"/> with y in bf16, widened in registers (zero-extend 8 × u16 to i32, shift left 16 = the
+    /// float32 bits). Widening is exact, so the result is bit-identical to widening y first and calling DotFma.
+    /// </summary>
+    private static unsafe float DotBF16Fma(float* x, ushort* y, int n)
+    {
+        Vector256<float> s0 = Vector256<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
+        int i = 0;
+        for (; i <= n - 32; i += 32)
+        {
+            s0 = Fma.MultiplyAdd(Avx.LoadVector256(x + i), WidenBF16(y + i), s0);
+            s1 = Fma.MultiplyAdd(Avx.LoadVector256(x + i + 8), WidenBF16(y + i + 8), s1);
+            s2 = Fma.MultiplyAdd(Avx.LoadVector256(x + i + 16), WidenBF16(y + i + 16), s2);
+            s3 = Fma.MultiplyAdd(Avx.LoadVector256(x + i + 24), WidenBF16(y + i + 24), s3);
+        }
+        for (; i <= n - 8; i += 8)
+        {
+            s0 = Fma.MultiplyAdd(Avx.LoadVector256(x + i), WidenBF16(y + i), s0);
+        }
+        Vector256<float> s = Avx.Add(Avx.Add(s0, s1), Avx.Add(s2, s3));
+        float sum = Vector256.Sum(s);
+        for (; i < n; i++)
+        {
+            sum = MathF.FusedMultiplyAdd(x[i], LowPrecision.BF16ToSingle(y[i]), sum);
+        }
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector256<float> WidenBF16(ushort* p)
+        => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Sse2.LoadVector128(p)), 16).AsSingle();
 
     private static unsafe float DotPortable(float* x, float* y, int n)
     {
