@@ -10,17 +10,29 @@ public sealed class ChatTemplate
 {
     private readonly Stmt[] _body;
 
-    private ChatTemplate(string source, Stmt[] body)
+    private ChatTemplate(string source, Stmt[] body, long maxLoopIterations)
     {
         Source = source;
         _body = body;
+        MaxLoopIterations = maxLoopIterations;
     }
+
+    /// <summary>Default for <see cref="MaxLoopIterations"/>.</summary>
+    public const long DefaultMaxLoopIterations = 10_000_000;
 
     /// <summary>The template text as given.</summary>
     public string Source { get; }
 
     /// <summary>Upper bound on loop iterations in one render, so a hostile template cannot run forever.</summary>
-    public long MaxLoopIterations { get; init; } = 10_000_000;
+    public long MaxLoopIterations { get; }
+
+    /// <summary>The same parsed template with another loop-iteration budget.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxLoopIterations"/> is not positive.</exception>
+    public ChatTemplate WithMaxLoopIterations(long maxLoopIterations)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxLoopIterations);
+        return new ChatTemplate(Source, _body, maxLoopIterations);
+    }
 
     /// <summary>Parses a template.</summary>
     /// <exception cref="TemplateSyntaxException">Malformed template, or a construct this engine does not support; the message names it and its line and column.</exception>
@@ -28,7 +40,7 @@ public sealed class ChatTemplate
     {
         ArgumentNullException.ThrowIfNull(source);
         var tokens = Lexer.Tokenize(Lexer.Normalize(source));
-        return new ChatTemplate(source, Parser.Parse(tokens));
+        return new ChatTemplate(source, Parser.Parse(tokens), DefaultMaxLoopIterations);
     }
 
     /// <summary>
