@@ -440,7 +440,11 @@ internal sealed class Lexer
                     {
                         throw Error($"Invalid digit '{_src[_pos]}' in integer literal", _pos);
                     }
-                    v = checked(v * radix + d);
+                    if (v > (long.MaxValue - d) / radix)
+                    {
+                        throw Error($"Integer literal {_src[start..(_pos + 1)]}... is outside the 64-bit range this engine supports", start);
+                    }
+                    v = v * radix + d;
                     digits++;
                 }
                 _pos++;

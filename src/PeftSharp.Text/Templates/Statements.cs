@@ -38,6 +38,10 @@ internal sealed class OutputStmt(Expr expr, int line, int column) : Stmt(line, c
 {
     public override Flow Run(RenderState s)
     {
+        if (s.Output.Length > RenderState.MaxOutputLength)
+        {
+            throw Error($"the rendered text exceeds {RenderState.MaxOutputLength} characters");
+        }
         var v = expr.Eval(s);
         if (v is string str)
         {

@@ -127,3 +127,26 @@ public sealed class ErrorTests
         Assert.Contains("'x'", ex.Message);
     }
 }
+
+public sealed class ResourceLimitTests
+{
+    [Fact]
+    public void Render_DoublingAStringInALoopHitsTheLengthLimit()
+    {
+        var ex = Assert.Throws<TemplateRuntimeException>(() =>
+            Render("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}"));
+        Assert.Contains("above the limit of 67108864", ex.Reason);
+    }
+
+    [Fact]
+    public void Render_RunawayOutputHitsTheOutputLimit()
+    {
+        var ex = Assert.Throws<TemplateRuntimeException>(() =>
+            Render("{% set s = 'x' * 10000000 %}{% for i in range(100) %}{{ s }}{% endfor %}"));
+        Assert.Contains("exceeds 67108864 characters", ex.Reason);
+    }
+
+    [Fact]
+    public void Parse_HexLiteralOverflowIsASyntaxError() =>
+        Assert.Contains("outside the 64-bit range", Assert.Throws<TemplateSyntaxException>(() => ChatTemplate.Parse("{{ 0xFFFFFFFFFFFFFFFFFF }}")).Reason);
+}
