@@ -20,6 +20,7 @@ internal static class Filters
         ["escape"] = (_, v, a) => Str(v, a, "escape", Escape),
         ["first"] = (_, v, a) => First(v, a),
         ["float"] = (_, v, a) => ToFloat(v, a),
+        ["format"] = (_, v, a) => Format(v, a),
         ["indent"] = (_, v, a) => Indent(v, a),
         ["int"] = (_, v, a) => ToInt(v, a),
         ["items"] = (_, v, a) => Items(v, a),
@@ -239,6 +240,25 @@ internal static class Filters
             default:
                 return fallback;
         }
+    }
+
+    /// <summary>Jinja2's format filter: <c>str(value) % args</c>, or <c>% kwargs</c> as a mapping.</summary>
+    private static object? Format(object? v, Arguments a)
+    {
+        if (a.Positional.Length > 0 && a.Named.Length > 0)
+        {
+            throw new PyException("can't handle positional and keyword arguments at the same time");
+        }
+        if (a.Named.Length > 0)
+        {
+            var d = new PyDict();
+            foreach (var (k, val) in a.Named)
+            {
+                d[k] = val;
+            }
+            return PyFormat.Percent(Py.Str(v), d);
+        }
+        return PyFormat.Percent(Py.Str(v), a.Positional);
     }
 
     private static object? Indent(object? v, Arguments a)

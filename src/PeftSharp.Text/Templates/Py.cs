@@ -661,9 +661,9 @@ internal static class Py
             }
             return r;
         }
-        if (a is string)
+        if (a is string fmt)
         {
-            throw new PyException("printf-style string formatting ('%' on a string) is not supported");
+            return PyFormat.Percent(fmt, b);
         }
         throw Unsupported("%", a, b);
     }

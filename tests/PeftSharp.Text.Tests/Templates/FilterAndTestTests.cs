@@ -28,6 +28,9 @@ public sealed class FilterAndTestTests
     [InlineData("{{ '<a href=\"x\">&\\'</a>'|escape }}|{{ '<b>'|safe }}", "&lt;a href=&#34;x&#34;&gt;&amp;&#39;&lt;/a&gt;|<b>")]
     [InlineData("{{ [1, 2, 3, 4]|select('odd')|list }}|{{ [1, 2, 3, 4]|reject('odd')|list }}|{{ [0, 1, '', 'a']|select|list }}|{{ [1, 5, 9]|select('gt', 4)|list }}", "[1, 3]|[2, 4]|[1, 'a']|[5, 9]")]
     [InlineData("{{ ['a', 'bb']|map('upper')|list }}|{{ ['a', 'bb']|map('length')|list }}|{{ [1.6, 2.4]|map('round')|list }}", "['A', 'BB']|[1, 2]|[2.0, 2.0]")]
+    [InlineData("{{ '%s-%s'|format('a', 1) }}|{{ '%(x)s=%(y)d'|format(x='k', y=2) }}|{{ '%05.1f|%-4d|%+d|%x|%#o|%e'|format(3.14159, 7, 5, 255, 8, 12345.678) }}", "a-1|k=2|003.1|7   |+5|ff|0o10|1.234568e+04")]
+    [InlineData("{{ '%g|%g|%g|%.3g|%r|%%|%5s|%.2s'|format(0.0001, 1e-5, 123456789.0, 2.0, 'q', 'ab', 'xyz') }}", "0.0001|1e-05|1.23457e+08|2|'q'|%|   ab|xy")]
+    [InlineData("{{ 'n=%d' % 3 }}|{{ '%s and %s' % ('a', 'b') }}|{{ '%(k)s' % {'k': 'v'} }}|{{ '%.2f' % 2.675 }}", "n=3|a and b|v|2.67")]
     public void Filters_MatchJinja2(string template, string expected) =>
         Assert.Equal(expected, Render(template));
 
