@@ -321,7 +321,7 @@ internal static class Filters
         {
             Undefined => new List<object?>(),
             PyDict d => Methods.Call(d, "items", Arguments.Empty),
-            _ => throw new PyException($"Can only get item pairs from a mapping, not {Py.TypeName(v)}."),
+            _ => throw new PyException("Can only get item pairs from a mapping."),
         };
     }
 

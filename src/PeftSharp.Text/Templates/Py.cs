@@ -775,10 +775,6 @@ internal static class Py
                 {
                     return s.Contains(sub, StringComparison.Ordinal);
                 }
-                if (item is Undefined u)
-                {
-                    u.Fail();
-                }
                 throw new PyException($"'in <string>' requires string as left operand, not {TypeName(item)}");
             case List<object?> l:
                 return l.Exists(x => Eq(x, item));

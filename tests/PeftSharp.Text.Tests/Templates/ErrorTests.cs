@@ -80,6 +80,8 @@ public sealed class ErrorTests
     [InlineData("{{ '%s' % (1, 2) }}", "not all arguments converted during string formatting")]
     [InlineData("{{ '%d' % 'x' }}", "%d format: a real number is required, not str")]
     [InlineData("{{ 1 in 'abc' }}", "'in <string>' requires string as left operand, not int")]
+    [InlineData("{{ missing in 'abc' }}", "'in <string>' requires string as left operand, not Undefined")]
+    [InlineData("{{ [1]|items }}", "Can only get item pairs from a mapping.")]
     [InlineData("{{ [1]|join(',')|int|length }}", "object of type 'int' has no len()")]
     [InlineData("{{ 'a'.split('') }}", "empty separator")]
     [InlineData("{{ 5 is divisibleby 0 }}", "integer modulo by zero")]

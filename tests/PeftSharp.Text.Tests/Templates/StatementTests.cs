@@ -67,6 +67,7 @@ public sealed class StatementTests
         Assert.Equal("12", Render("{% set a, b = 1, 2 %}{{ a }}{{ b }}"));
         Assert.Equal("[a1b]", Render("{% set x %}a{{ 1 }}b{% endset %}[{{ x }}]"));
         Assert.Equal("[A1B]", Render("{% set x | upper %}a{{ 1 }}b{% endset %}[{{ x }}]"));
+        Assert.Equal("[in]|", Render("{% set x %}{% set y = 'in' %}[{{ y }}]{% endset %}{{ x }}|{{ y }}"));
     }
 
     [Fact]
