@@ -69,7 +69,8 @@ public sealed class ChatTemplate
     /// <summary>
     /// Builds the context as <c>transformers</c>' <c>apply_chat_template</c> does and renders: <c>messages</c>,
     /// <c>add_generation_prompt</c>, <c>tools</c> (null unless given in <paramref name="extraContext"/>),
-    /// <c>documents</c> (null), the special tokens the config sets (<c>bos_token</c>, <c>eos_token</c>, ...), then
+    /// <c>documents</c> (null), the non-empty special tokens the config sets (<c>bos_token</c>, <c>eos_token</c>, ...,
+    /// and <c>additional_special_tokens</c> as a list when present), then
     /// <paramref name="extraContext"/>. The template is chosen by <paramref name="templateName"/>; without one, a
     /// config with named templates uses "tool_use" when tools are given and such a template exists, else "default".
     /// </summary>
@@ -111,9 +112,17 @@ public sealed class ChatTemplate
             new("tools", null),
             new("documents", null),
         };
+        // transformers passes special_tokens_map: every set, non-empty special token, plus the additional ones.
         foreach (var (name, token) in config.SpecialTokens)
         {
-            context.Add(new(name, token));
+            if (token.Length > 0)
+            {
+                context.Add(new(name, token));
+            }
+        }
+        if (config.AdditionalSpecialTokens.Count > 0)
+        {
+            context.Add(new("additional_special_tokens", config.AdditionalSpecialTokens.ToList()));
         }
         if (extraContext is not null)
         {

@@ -9,6 +9,11 @@ internal sealed class Parser
     private static readonly HashSet<string> UnsupportedTags =
         ["include", "import", "from", "extends", "block", "call", "autoescape", "do", "trans", "pluralize", "print", "endblock"];
 
+    /// <summary>Jinja2 built-in filters this engine does not implement (named specifically in errors).</summary>
+    private static readonly HashSet<string> UnsupportedJinjaFilters =
+        ["batch", "filesizeformat", "forceescape", "groupby", "pprint", "random", "slice", "striptags", "truncate",
+         "urlencode", "urlize", "wordwrap", "xmlattr"];
+
     private readonly List<Token> _tokens;
     private int _i;
     private int _depth;
@@ -821,7 +826,9 @@ internal sealed class Parser
         }
         if (!Filters.Exists(name))
         {
-            throw Fail($"No filter named '{name}' (unsupported or unknown filter)", nameTok);
+            throw Fail(UnsupportedJinjaFilters.Contains(name)
+                ? $"Unsupported filter '{name}'"
+                : $"No filter named '{name}' (unsupported or unknown filter)", nameTok);
         }
         var args = IsOp("(") ? ParseCallArgs() : CallArguments.None;
         return new FilterExpr(input, name, args, nameTok.Line, nameTok.Column);

@@ -58,4 +58,14 @@ public sealed class ChatTemplateApiTests
         Assert.Equal("<s>[user]Hi</s>[assistant]TrueTrue42", ChatTemplate.ApplyChatTemplate(config, messages, true, [new("extra", 42)]));
         Assert.Equal("<s>[user]Hi</s>TrueTrue", ChatTemplate.ApplyChatTemplate(config, messages, false));
     }
+
+    [Fact]
+    public void BuildContext_FollowsSpecialTokensMap()
+    {
+        var config = TokenizerConfig.Parse("""{"bos_token": "", "eos_token": "</s>", "additional_special_tokens": ["<a>", "<b>"]}""");
+        var names = ChatTemplate.BuildContext(config, new List<object?>(), false).Select(kv => kv.Key);
+        Assert.Equal(["messages", "add_generation_prompt", "tools", "documents", "eos_token", "additional_special_tokens"], names);
+        var t = ChatTemplate.Parse("{{ bos_token is defined }}|{{ additional_special_tokens|join(',') }}");
+        Assert.Equal("False|<a>,<b>", t.Render(ChatTemplate.BuildContext(config, new List<object?>(), false)));
+    }
 }

@@ -10,6 +10,7 @@ public sealed class ErrorTests
     [InlineData("{% include 'x' %}", "Unsupported tag 'include'", 1, 4)]
     [InlineData("{% extends 'base' %}", "Unsupported tag 'extends'", 1, 4)]
     [InlineData("line1\n{{ x|nosuch }}", "No filter named 'nosuch' (unsupported or unknown filter)", 2, 6)]
+    [InlineData("{{ x|groupby('a') }}", "Unsupported filter 'groupby'", 1, 6)]
     [InlineData("{{ x is nosuch }}", "No test named 'nosuch' (unsupported or unknown test)", 1, 9)]
     [InlineData("{{ 'abc }}", "Unterminated string literal", 1, 4)]
     [InlineData("a\n  {% for x in y recursive %}{% endfor %}", "Unsupported construct 'recursive' for loop", 2, 17)]
