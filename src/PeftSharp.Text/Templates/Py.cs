@@ -9,6 +9,9 @@ internal static class Py
     /// <summary>Largest list or string a repetition may build; larger requests are refused rather than exhausting memory.</summary>
     public const int MaxRepeatedLength = 1 << 24;
 
+    /// <summary>Largest string or list concatenation builds; doubling a value in a loop fails here instead of exhausting memory.</summary>
+    public const int MaxValueLength = 1 << 26;
+
     public static string TypeName(object? v) =>
         v switch
         {
@@ -460,10 +463,12 @@ internal static class Py
         switch (a)
         {
             case string s when b is string t:
+                CheckLength((long)s.Length + t.Length, "str");
                 return string.Concat(s, t);
             case string:
                 throw new PyException($"can only concatenate str (not \"{TypeName(b)}\") to str");
             case List<object?> l when b is List<object?> m:
+                CheckLength((long)l.Count + m.Count, "list");
                 var r = new List<object?>(l.Count + m.Count);
                 r.AddRange(l);
                 r.AddRange(m);
@@ -516,6 +521,14 @@ internal static class Py
             throw new PyException($"can't multiply sequence by non-int of type '{TypeName(a is string or List<object?> or object?[] ? b : a)}'");
         }
         throw Unsupported("*", a, b);
+    }
+
+    private static void CheckLength(long length, string type)
+    {
+        if (length > MaxValueLength)
+        {
+            throw new PyException($"{type} of {length} elements is above the limit of {MaxValueLength}");
+        }
     }
 
     private static object Repeat(object seq, long n)
@@ -648,9 +661,9 @@ internal static class Py
             }
             return r;
         }
-        if (a is string)
+        if (a is string fmt)
         {
-            throw new PyException("printf-style string formatting ('%' on a string) is not supported");
+            return PyFormat.Percent(fmt, b);
         }
         throw Unsupported("%", a, b);
     }
@@ -761,10 +774,6 @@ internal static class Py
                 if (item is string sub)
                 {
                     return s.Contains(sub, StringComparison.Ordinal);
-                }
-                if (item is Undefined u)
-                {
-                    u.Fail();
                 }
                 throw new PyException($"'in <string>' requires string as left operand, not {TypeName(item)}");
             case List<object?> l:
