@@ -320,7 +320,7 @@ internal static class Filters
         return v switch
         {
             Undefined => new List<object?>(),
-            PyDict d => Methods.Call(d, "items", Arguments.Empty),
+            PyDict d => new DictView(d, "items").Items(),
             _ => throw new PyException("Can only get item pairs from a mapping."),
         };
     }

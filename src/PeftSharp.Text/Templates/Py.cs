@@ -26,6 +26,7 @@ internal static class Py
             Undefined => "Undefined",
             JinjaNamespace => "Namespace",
             LoopContext => "LoopContext",
+            DictView view => "dict_" + view.Kind,
             Macro => "Macro",
             BoundMethod => "builtin_function_or_method",
             Callable => "function",
@@ -46,6 +47,7 @@ internal static class Py
             List<object?> l => l.Count != 0,
             object?[] t => t.Length != 0,
             PyDict d => d.Count != 0,
+            DictView view => view.Dict.Count != 0,
             Undefined => false,
             _ => true,
         };
@@ -139,6 +141,11 @@ internal static class Py
                     AppendRepr(sb, val, depth + 1);
                 }
                 sb.Append("}>");
+                break;
+            case DictView view:
+                sb.Append("dict_").Append(view.Kind).Append('(');
+                AppendRepr(sb, view.Items(), depth + 1);
+                sb.Append(')');
                 break;
             case LoopContext loop:
                 sb.Append("<LoopContext ").Append(loop.Index0 + 1).Append('/').Append(loop.Items.Count).Append('>');
@@ -739,6 +746,7 @@ internal static class Py
             List<object?> l => l.Count,
             object?[] t => t.Length,
             PyDict d => d.Count,
+            DictView view => view.Dict.Count,
             Undefined => 0,
             LoopContext loop => loop.Items.Count,
             _ => throw new PyException($"object of type '{TypeName(v)}' has no len()"),
@@ -755,6 +763,8 @@ internal static class Py
                 return [.. t];
             case PyDict d:
                 return [.. d.Keys];
+            case DictView view:
+                return view.Items();
             case string s:
                 return PyStr.Characters(s);
             case Undefined:
@@ -782,6 +792,8 @@ internal static class Py
                 return Array.Exists(t, x => Eq(x, item));
             case PyDict d:
                 return item is not null and not List<object?> and not PyDict and not Undefined && d.ContainsKey(item);
+            case DictView view:
+                return view.Items().Exists(x => Eq(x, item));
             case Undefined:
                 return false;
             default:
@@ -878,10 +890,9 @@ internal static class Py
                 return SliceIndices(t.Length, a, b, c).Select(i => t[i]).ToArray();
             case string s:
                 return PyStr.Slice(s, a, b, c);
-            case null:
-                return Undefined.Member(obj, "slice");
             default:
-                throw new PyException($"'{TypeName(obj)}' object is not subscriptable");
+                // Jinja2's getitem turns the TypeError of an unsliceable object into an undefined value.
+                return Undefined.Member(obj, "slice");
         }
     }
 

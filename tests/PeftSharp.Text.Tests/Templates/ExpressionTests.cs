@@ -72,6 +72,19 @@ public sealed class ExpressionTests
     }
 
     [Fact]
+    public void DictViews_BehaveLikePythonViews()
+    {
+        var d = Dict(("a", 1L), ("b", "x"));
+        Assert.Equal("dict_items([('a', 1), ('b', 'x')])|dict_keys(['a', 'b'])|dict_values([1, 'x'])",
+            Render("{{ d.items() }}|{{ d.keys() }}|{{ d.values() }}", ("d", d)));
+        Assert.Equal("2|True|True|False|a1bx|['a', 'b']|True|False",
+            Render("{{ d.items()|length }}|{{ 'a' in d.keys() }}|{{ ('b', 'x') in d.items() }}|{{ 2 in d.values() }}|{% for k, v in d.items() %}{{ k }}{{ v }}{% endfor %}|{{ d.keys()|list }}|{{ d.keys() is iterable }}|{{ d.keys() is sequence }}", ("d", d)));
+        Assert.Equal("|", Render("{{ d.keys()[0] }}|{{ d.keys()[1:] }}", ("d", d)));
+        Assert.Equal("Object of type dict_items is not JSON serializable",
+            Assert.Throws<PeftSharp.Text.Templates.TemplateRuntimeException>(() => Render("{{ d.items()|tojson }}", ("d", d))).Reason);
+    }
+
+    [Fact]
     public void Undefined_RendersEmptyAndIsFalsy()
     {
         Assert.Equal("[]|no|0|[]", Render("[{{ missing }}]|{{ 'yes' if missing else 'no' }}|{{ missing|length }}|{{ d.nope|list }}", ("d", Dict())));
