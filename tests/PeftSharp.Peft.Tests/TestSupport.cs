@@ -201,7 +201,7 @@ public static class TestSupport
 }
 
 /// <summary>Locates the PEFT fixtures: PEFTSHARP_FIXTURES, else a "shared/fixtures" folder beside the repository or above it.</summary>
-public static class Fixtures
+public static class FixtureRoot
 {
     public static readonly string? Root = Find();
 
