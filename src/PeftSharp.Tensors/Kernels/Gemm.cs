@@ -219,6 +219,9 @@ internal enum GemmKernel
 
     /// <summary>AVX-512F, 6×32 tiles; bitwise identical results to <see cref="Fma256"/>.</summary>
     Avx512,
+
+    /// <summary>AVX-512F on 16-wide panels (N ≤ 16): 12×16 tiles, remaining rows by the 6×16 FMA kernel; identical bits.</summary>
+    Avx512Narrow,
 }
 
 /// <summary>One validated problem in raw pointers (the spans are pinned by the caller for the whole call).</summary>

@@ -82,7 +82,7 @@ public class GemmTests
         // step, so the panel width must not change a single bit.
         GemmKernel[] fma = SupportedKernels.Where(k => k != GemmKernel.Portable).ToArray();
         var rng = new Random(3);
-        foreach ((int m, int n, int k) in new[] { (65, 257, 300), (7, 33, 9), (130, 100, 520) })
+        foreach ((int m, int n, int k) in new[] { (65, 257, 300), (7, 33, 9), (130, 100, 520), (130, 16, 300), (65, 9, 70) })
         {
             var p = Problem.Random(rng, transA, transB, m, n, k, padding: 1);
             float[][] results = fma.Select(kernel => p.Run(0.75f, 0.5f, new GemmOptions(2, kernel))).ToArray();
