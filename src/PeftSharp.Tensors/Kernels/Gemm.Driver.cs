@@ -27,7 +27,7 @@ public static partial class Gemm
             ScaleOnly(in p);
             return;
         }
-        if (p.M == 1 && p.PackedB == null)
+        if (p.M <= GemvMaxRows && p.PackedB == null)
         {
             Gemv(in p, maxThreads);
             return;

@@ -48,6 +48,37 @@ public class GemmTests
 
     [Theory]
     [MemberData(nameof(Transpositions))]
+    public void FewRows_GemvPath_MatchesReference_AndEachRowEqualsASingleRowCall(bool transA, bool transB)
+    {
+        var rng = new Random(17);
+        foreach (int m in new[] { 2, 3, Gemm.GemvMaxRows })
+        {
+            foreach ((int n, int k) in new[] { (65, 257), (300, 9), (7, 40) })
+            {
+                foreach (GemmKernel kernel in SupportedKernels)
+                {
+                    var p = Problem.Random(rng, transA, transB, m, n, k, padding: 3);
+                    p.CheckAgainstReference(0.75f, 0.5f, new GemmOptions(2, kernel));
+                    float[] all = p.Run(0.75f, 0.5f, new GemmOptions(2, kernel));
+                    for (int i = 0; i < m; i++)
+                    {
+                        // Row i alone: op(A) row i is A[i, :] (or A[:, i] when transposed), C row i.
+                        float[] row = p.C0.AsSpan(i * p.Ldc, n).ToArray();
+                        float[] aRow = new float[k];
+                        for (int kk = 0; kk < k; kk++)
+                        {
+                            aRow[kk] = transA ? p.A[kk * p.Lda + i] : p.A[i * p.Lda + kk];
+                        }
+                        Gemm.SgemmStridedBatched(false, transB, 1, n, k, 0.75f, aRow, k, 0, p.B, p.Ldb, 0, 0.5f, row, n, 0, 1, new GemmOptions(2, kernel));
+                        Assert.Equal(row, all.AsSpan(i * p.Ldc, n).ToArray());
+                    }
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transpositions))]
     public void Sgemm_CrossesEveryBlockBoundary(bool transA, bool transB)
     {
         // Larger than one M block (144), one K block (256) and one N block (512) with ragged tails.
@@ -103,7 +134,7 @@ public class GemmTests
         {
             foreach (bool transB in new[] { false, true })
             {
-                foreach ((int m, int n, int k) in new[] { (1, 65, 257), (1, 300, 9), (9, 63, 65), (33, 130, 300), (7, 530, 20) })
+                foreach ((int m, int n, int k) in new[] { (1, 65, 257), (1, 300, 9), (3, 40, 33), (9, 63, 65), (33, 130, 300), (7, 530, 20) })
                 {
                     foreach (GemmKernel kernel in SupportedKernels)
                     {
@@ -147,7 +178,7 @@ public class GemmTests
                         float[] expected = p.Run(0.5f, 1f, options);
                         if (m == 1)
                         {
-                            // M = 1 takes the GEMV path unpacked; the packed call runs the blocked kernel instead,
+                            // M ≤ 4 takes the GEMV path unpacked; the packed call runs the blocked kernel instead,
                             // so compare it with the reference bound rather than bit for bit.
                             expected = p.C0.ToArray();
                             Gemm.Reference.Sgemm(transA, transB, m, n, k, 0.5f, p.A, p.Lda, p.B, p.Ldb, 1f, expected, p.Ldc);
