@@ -112,7 +112,8 @@ public static partial class Gemm
 
     /// <summary>
     /// Computes C[i0:i1, j0:j1] over the whole K range. Loop nest (BLIS order): column block jc (≤ NC) → K block pc
-    /// (≤ KC, pack B) → row block ic (≤ MC, pack A only when transposed) → W-column micro-panel jr → 6-row tile ir.
+    /// (≤ KC, pack B) → row block ic (≤ MC, pack A only when transposed and N > 16) → W-column micro-panel jr →
+    /// 6-row tile ir (12-row tiles for the narrow AVX-512 kernel).
     /// </summary>
     private static unsafe void Tile(in GemmProblem p, float* a, void* b, float* c, int i0, int i1, int j0, int j1)
     {
