@@ -276,6 +276,10 @@ public class GemmTests
         Assert.Contains("BF16 or F16", e5.Message);
         var e6 = Assert.Throws<ArgumentException>(() => Gemm.SgemmStridedBatched(false, false, 2, 2, 3, 1f, a, 3, 0, b, 2, 0, 0f, new float[8], 2, 1, 3));
         Assert.Contains("overlap", e6.Message);
+        // A lying batch count is rejected from the lengths alone: nothing is allocated or touched.
+        var e7 = Assert.Throws<ArgumentException>(() => Gemm.SgemmStridedBatched(false, false, 2, 2, 3, 1f, a, 3, 6, b, 2, 0, 0f, c, 2, 4, int.MaxValue));
+        Assert.Contains("batch 2147483647", e7.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.SgemmStridedBatched(false, false, 2, 2, 3, 1f, a, 3, -6, b, 2, 0, 0f, c, 2, 4, 1));
     }
 
     internal static float[] RandomArray(Random rng, int length)
