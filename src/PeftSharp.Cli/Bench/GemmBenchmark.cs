@@ -13,7 +13,7 @@ internal sealed record GemmShape(string Name, string Group, int M, int N, int K,
 
     /// <summary>
     /// The shapes of a transformer step at M = 1024 tokens (hidden 768): forward y = x·Wᵀ (NT), input gradient
-    /// dX = dY·W (NN), weight gradient dW = dYᵀ·X (TN); LoRA-skinny products at rank 16; decode (M = 1); squares.
+    /// dX = dY·W (NN), weight gradient dW = dYᵀ·X (TN); LoRA-skinny products at rank 16; decode (M = 1, and 4 sequences at once); squares.
     /// </summary>
     public static IReadOnlyList<GemmShape> All { get; } =
     [
@@ -32,6 +32,7 @@ internal sealed record GemmShape(string Name, string Group, int M, int N, int K,
         new("lora-16x768", "lora", 1024, 768, 16, false, true),
         new("decode-768x3072", "decode", 1, 3072, 768, false, true),
         new("decode-768x3072-bf16", "decode", 1, 3072, 768, false, true, DType.BF16),
+        new("decode4-768x3072", "decode", 4, 3072, 768, false, true),
     ];
 
     /// <summary>Shapes whose name or group matches one of the comma-separated filters ("all" selects everything).</summary>

@@ -159,6 +159,71 @@ public static partial class Gemm
         }
     }
 
+    /// <summary>
+    /// AVX-512 kernel for 16-wide panels (N ≤ 16): a 12 × 16 tile, one 16-lane vector per row, so twelve independent
+    /// FMA chains hide the FMA latency that six could not. Rows 0–5 start at a, rows 6–11 at aLower (the next 6-row
+    /// panel, or six rows further down an in-place A). Full tiles only; the same per-element arithmetic as
+    /// <see cref="KernelFma"/>, which handles the remaining rows.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void KernelAvx512Narrow(int kc, float* a, float* aLower, nint rowStride, nint kStride,
+        float* b, float* c, nint ldc, float alpha, float beta, int mode)
+    {
+        float* a0 = a + 0 * rowStride;
+        float* a1 = a + 1 * rowStride;
+        float* a2 = a + 2 * rowStride;
+        float* a3 = a + 3 * rowStride;
+        float* a4 = a + 4 * rowStride;
+        float* a5 = a + 5 * rowStride;
+        float* a6 = aLower + 0 * rowStride;
+        float* a7 = aLower + 1 * rowStride;
+        float* a8 = aLower + 2 * rowStride;
+        float* a9 = aLower + 3 * rowStride;
+        float* a10 = aLower + 4 * rowStride;
+        float* a11 = aLower + 5 * rowStride;
+        Vector512<float> c0 = Vector512<float>.Zero, c1 = Vector512<float>.Zero, c2 = Vector512<float>.Zero, c3 = Vector512<float>.Zero, c4 = Vector512<float>.Zero, c5 = Vector512<float>.Zero, c6 = Vector512<float>.Zero, c7 = Vector512<float>.Zero, c8 = Vector512<float>.Zero, c9 = Vector512<float>.Zero, c10 = Vector512<float>.Zero, c11 = Vector512<float>.Zero;
+        for (int k = 0; k < kc; k++)
+        {
+            Vector512<float> b0 = Vector512.Load(b);
+            c0 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a0), b0, c0);
+            c1 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a1), b0, c1);
+            c2 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a2), b0, c2);
+            c3 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a3), b0, c3);
+            c4 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a4), b0, c4);
+            c5 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a5), b0, c5);
+            c6 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a6), b0, c6);
+            c7 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a7), b0, c7);
+            c8 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a8), b0, c8);
+            c9 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a9), b0, c9);
+            c10 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a10), b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a11), b0, c11);
+            b += 16;
+            a0 += kStride; a1 += kStride; a2 += kStride; a3 += kStride; a4 += kStride; a5 += kStride; a6 += kStride; a7 += kStride; a8 += kStride; a9 += kStride; a10 += kStride; a11 += kStride;
+        }
+        Vector512<float> va = Vector512.Create(alpha), vb = Vector512.Create(beta);
+        StoreAvx512Row(c + 0 * ldc, c0, va, vb, mode);
+        StoreAvx512Row(c + 1 * ldc, c1, va, vb, mode);
+        StoreAvx512Row(c + 2 * ldc, c2, va, vb, mode);
+        StoreAvx512Row(c + 3 * ldc, c3, va, vb, mode);
+        StoreAvx512Row(c + 4 * ldc, c4, va, vb, mode);
+        StoreAvx512Row(c + 5 * ldc, c5, va, vb, mode);
+        StoreAvx512Row(c + 6 * ldc, c6, va, vb, mode);
+        StoreAvx512Row(c + 7 * ldc, c7, va, vb, mode);
+        StoreAvx512Row(c + 8 * ldc, c8, va, vb, mode);
+        StoreAvx512Row(c + 9 * ldc, c9, va, vb, mode);
+        StoreAvx512Row(c + 10 * ldc, c10, va, vb, mode);
+        StoreAvx512Row(c + 11 * ldc, c11, va, vb, mode);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void StoreAvx512Row(float* c, Vector512<float> acc, Vector512<float> alpha, Vector512<float> beta, int mode)
+    {
+        Vector512<float> addend = mode == Overwrite ? Vector512<float>.Zero
+            : mode == Scale ? Avx512F.Multiply(Vector512.Load(c), beta)
+            : Vector512.Load(c);
+        Avx512F.FusedMultiplyAdd(acc, alpha, addend).Store(c);
+    }
+
     /// <summary>Portable micro-kernel (Vector128: SSE or AdvSimd), multiply then add, no fused operations.</summary>
     private static unsafe void KernelPortable(int kc, float* a, nint rowStride, nint kStride, int mr,
         float* b, float* c, nint ldc, float alpha, float beta, int mode)

@@ -15,7 +15,7 @@ namespace PeftSharp.Tensors.Kernels;
 /// Single-precision matrix multiply: <c>C = alpha·op(A)·op(B) + beta·C</c> on row-major spans.
 /// <para>
 /// Large products run a packed, cache-blocked kernel (6×16 AVX2/FMA micro-kernel, 6×32 on AVX-512, portable fallback) on
-/// <see cref="CpuPool"/>; a single row (M = 1) runs a GEMV that streams B once. B may be stored as bf16 or f16
+/// <see cref="CpuPool"/>; up to four rows (M ≤ 4, decode) run a GEMV that streams B once. B may be stored as bf16 or f16
 /// (widened while packing). Transposed operands are absorbed by the packing (or read in place); no transposed copy
 /// of a whole matrix is ever made.
 /// </para>
@@ -23,7 +23,7 @@ namespace PeftSharp.Tensors.Kernels;
 /// Determinism: every element of C is produced by the same sequence of floating-point operations whatever the
 /// number of threads (K is cut into fixed blocks of <see cref="BlockK"/>; work is split only along M and N), so
 /// results are bitwise identical run to run and across <see cref="CpuPool.MaxThreads"/>. They can differ in the
-/// last bits from <see cref="Reference"/>, from the M = 1 path, and between the FMA and portable kernels (the AVX2
+/// last bits from <see cref="Reference"/>, between the GEMV (M ≤ 4) and the blocked path, and between the FMA and portable kernels (the AVX2
 /// and AVX-512 kernels give identical bits).
 /// </para>
 /// <para>
@@ -219,6 +219,9 @@ internal enum GemmKernel
 
     /// <summary>AVX-512F, 6×32 tiles; bitwise identical results to <see cref="Fma256"/>.</summary>
     Avx512,
+
+    /// <summary>AVX-512F on 16-wide panels (N ≤ 16): 12×16 tiles, remaining rows by the 6×16 FMA kernel; identical bits.</summary>
+    Avx512Narrow,
 }
 
 /// <summary>One validated problem in raw pointers (the spans are pinned by the caller for the whole call).</summary>

@@ -66,7 +66,8 @@ public static partial class Gemm
 
     /// <summary>
     /// Computes <c>C = alpha·op(A)·B + beta·C</c> with a pre-packed B (K, N); same semantics and determinism as the
-    /// unpacked overloads. M = 1 also runs the packed kernel here (B is already in panel form).
+    /// unpacked overloads, except that M ≤ 4 also runs the blocked kernel here (B is already in panel form) where the
+    /// unpacked call would run the GEMV.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="b"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">M is negative or a leading dimension is too small.</exception>

@@ -48,6 +48,37 @@ public class GemmTests
 
     [Theory]
     [MemberData(nameof(Transpositions))]
+    public void FewRows_GemvPath_MatchesReference_AndEachRowEqualsASingleRowCall(bool transA, bool transB)
+    {
+        var rng = new Random(17);
+        foreach (int m in new[] { 2, 3, Gemm.GemvMaxRows })
+        {
+            foreach ((int n, int k) in new[] { (65, 257), (300, 9), (7, 40) })
+            {
+                foreach (GemmKernel kernel in SupportedKernels)
+                {
+                    var p = Problem.Random(rng, transA, transB, m, n, k, padding: 3);
+                    p.CheckAgainstReference(0.75f, 0.5f, new GemmOptions(2, kernel));
+                    float[] all = p.Run(0.75f, 0.5f, new GemmOptions(2, kernel));
+                    for (int i = 0; i < m; i++)
+                    {
+                        // Row i alone: op(A) row i is A[i, :] (or A[:, i] when transposed), C row i.
+                        float[] row = p.C0.AsSpan(i * p.Ldc, n).ToArray();
+                        float[] aRow = new float[k];
+                        for (int kk = 0; kk < k; kk++)
+                        {
+                            aRow[kk] = transA ? p.A[kk * p.Lda + i] : p.A[i * p.Lda + kk];
+                        }
+                        Gemm.SgemmStridedBatched(false, transB, 1, n, k, 0.75f, aRow, k, 0, p.B, p.Ldb, 0, 0.5f, row, n, 0, 1, new GemmOptions(2, kernel));
+                        Assert.Equal(row, all.AsSpan(i * p.Ldc, n).ToArray());
+                    }
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transpositions))]
     public void Sgemm_CrossesEveryBlockBoundary(bool transA, bool transB)
     {
         // Larger than one M block (144), one K block (256) and one N block (512) with ragged tails.
@@ -82,7 +113,7 @@ public class GemmTests
         // step, so the panel width must not change a single bit.
         GemmKernel[] fma = SupportedKernels.Where(k => k != GemmKernel.Portable).ToArray();
         var rng = new Random(3);
-        foreach ((int m, int n, int k) in new[] { (65, 257, 300), (7, 33, 9), (130, 100, 520) })
+        foreach ((int m, int n, int k) in new[] { (65, 257, 300), (7, 33, 9), (130, 100, 520), (130, 16, 300), (65, 9, 70) })
         {
             var p = Problem.Random(rng, transA, transB, m, n, k, padding: 1);
             float[][] results = fma.Select(kernel => p.Run(0.75f, 0.5f, new GemmOptions(2, kernel))).ToArray();
@@ -103,7 +134,7 @@ public class GemmTests
         {
             foreach (bool transB in new[] { false, true })
             {
-                foreach ((int m, int n, int k) in new[] { (1, 65, 257), (1, 300, 9), (9, 63, 65), (33, 130, 300), (7, 530, 20) })
+                foreach ((int m, int n, int k) in new[] { (1, 65, 257), (1, 300, 9), (3, 40, 33), (9, 63, 65), (33, 130, 300), (7, 530, 20) })
                 {
                     foreach (GemmKernel kernel in SupportedKernels)
                     {
@@ -147,7 +178,7 @@ public class GemmTests
                         float[] expected = p.Run(0.5f, 1f, options);
                         if (m == 1)
                         {
-                            // M = 1 takes the GEMV path unpacked; the packed call runs the blocked kernel instead,
+                            // M ≤ 4 takes the GEMV path unpacked; the packed call runs the blocked kernel instead,
                             // so compare it with the reference bound rather than bit for bit.
                             expected = p.C0.ToArray();
                             Gemm.Reference.Sgemm(transA, transB, m, n, k, 0.5f, p.A, p.Lda, p.B, p.Ldb, 1f, expected, p.Ldc);
@@ -245,6 +276,10 @@ public class GemmTests
         Assert.Contains("BF16 or F16", e5.Message);
         var e6 = Assert.Throws<ArgumentException>(() => Gemm.SgemmStridedBatched(false, false, 2, 2, 3, 1f, a, 3, 0, b, 2, 0, 0f, new float[8], 2, 1, 3));
         Assert.Contains("overlap", e6.Message);
+        // A lying batch count is rejected from the lengths alone: nothing is allocated or touched.
+        var e7 = Assert.Throws<ArgumentException>(() => Gemm.SgemmStridedBatched(false, false, 2, 2, 3, 1f, a, 3, 6, b, 2, 0, 0f, c, 2, 4, int.MaxValue));
+        Assert.Contains("batch 2147483647", e7.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.SgemmStridedBatched(false, false, 2, 2, 3, 1f, a, 3, -6, b, 2, 0, 0f, c, 2, 4, 1));
     }
 
     internal static float[] RandomArray(Random rng, int length)
