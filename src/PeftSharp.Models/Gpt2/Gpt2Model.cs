@@ -97,8 +97,8 @@ public sealed class Gpt2Model : Module
         {
             throw new ArgumentException($"GPT-2 supports positions 0..{_cfg.Positions - 1}; the input reaches position {positions.Max()}.");
         }
-        var h = (input.InputsEmbeds ?? Wte.Forward(input.InputIds!))
-            .Add(((Embedding)Child("wpe")).Forward(Tensor.FromInts(positions, b, t)));  // (B, T, C)
+        var h = (input.InputsEmbeds ?? Child("wte").Forward(input.InputIds!))
+            .Add(Child("wpe").Forward(Tensor.FromInts(positions, b, t)));  // (B, T, C)
         var mask = CausalLanguageModel.KeyPadding(b, t, past, input.AttentionMask);         // (B, S) or null
         var blocks = (ModuleList)Child("h");
         for (int i = 0; i < blocks.Count; i++)

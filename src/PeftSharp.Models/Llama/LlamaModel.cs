@@ -94,7 +94,7 @@ public sealed class LlamaModel : Module
     {
         var (b, t) = input.Size();
         int past = input.Cache?.Length ?? 0;
-        var h = input.InputsEmbeds ?? EmbedTokens.Forward(input.InputIds!);   // (B, T, C)
+        var h = input.InputsEmbeds ?? Child("embed_tokens").Forward(input.InputIds!);   // (B, T, C)
         var positions = CausalLanguageModel.Positions(b, t, past, input.PositionIds);
         var rope = RopeFor(positions);
         var posIds = Tensor.FromInts(positions, b, t);
