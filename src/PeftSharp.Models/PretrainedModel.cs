@@ -197,6 +197,25 @@ public abstract class CausalLanguageModel : PretrainedModel
         return mask;
     }
 
+    /// <summary>The attention mask (B, P + T) validated as a key-padding mask for the fused attention (null when absent).</summary>
+    public static Tensor? KeyPadding(int batch, int length, int past, Tensor? attentionMask)
+    {
+        if (attentionMask is null)
+        {
+            return null;
+        }
+        int s = past + length;
+        if (attentionMask.Rank != 2 || attentionMask.Dim(0) != batch || attentionMask.Dim(1) != s)
+        {
+            throw new ArgumentException($"attention_mask {Shapes.Format(attentionMask.Shape)} must be (batch, cached + new) = [{batch}, {s}].");
+        }
+        if (attentionMask.DType != DType.I32)
+        {
+            throw new ArgumentException($"attention_mask must hold int32 0/1 values; got {attentionMask.DType}.");
+        }
+        return attentionMask;
+    }
+
     /// <summary>Position ids P..P+T−1 for every row, or the given ones (validated).</summary>
     public static int[] Positions(int batch, int length, int past, Tensor? positionIds)
     {

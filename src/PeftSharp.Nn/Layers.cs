@@ -3,7 +3,7 @@ using PeftSharp.Tensors;
 namespace PeftSharp.Nn;
 
 /// <summary>y = x·Wᵀ + b with W (out, in), as torch.nn.Linear. W may be stored in BF16/F16 when frozen.</summary>
-public sealed class Linear : Module
+public sealed class Linear : Module, ILinearLayer
 {
     public const string WeightName = "weight";
     public const string BiasName = "bias";
@@ -51,6 +51,9 @@ public sealed class Linear : Module
     public Tensor Weight => Parameter(WeightName)!;
 
     public Tensor? Bias => Parameter(BiasName);
+
+    /// <summary>Always false: the weight is stored (out, in).</summary>
+    public bool WeightIsTransposed => false;
 
     public override Tensor Forward(Tensor input) => Tensor.Linear(input, Weight, Bias);
 

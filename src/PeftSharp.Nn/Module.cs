@@ -238,12 +238,22 @@ public abstract class Module
         }
     }
 
-    /// <summary>Clears the gradients of every parameter.</summary>
-    public void ZeroGrad()
+    /// <summary>
+    /// Clears the gradients of every parameter: by default zeroes the existing buffers in place (so a training loop
+    /// allocates no new gradient memory per step); with <paramref name="setToNone"/> drops them instead.
+    /// </summary>
+    public void ZeroGrad(bool setToNone = false)
     {
         foreach (var (_, p) in NamedParameters())
         {
-            p.Grad = null;
+            if (setToNone || p.Grad is null)
+            {
+                p.Grad = null;
+            }
+            else
+            {
+                p.Grad.Span.Clear();
+            }
         }
     }
 

@@ -55,7 +55,7 @@ public sealed class RmsNorm : Module
 /// GPT-2's Conv1D: a linear layer whose weight is stored (in, out), y = x·W + b. Hugging Face PEFT treats it
 /// as a linear layer with fan_in_fan_out = true.
 /// </summary>
-public sealed class Conv1D : Module
+public sealed class Conv1D : Module, ILinearLayer
 {
     public Conv1D(int inFeatures, int outFeatures, Rng? rng = null)
     {
@@ -75,6 +75,9 @@ public sealed class Conv1D : Module
     public int InFeatures => Weight.Dim(0);
 
     public int OutFeatures => Weight.Dim(1);
+
+    /// <summary>Always true: the weight is stored (in, out).</summary>
+    public bool WeightIsTransposed => true;
 
     /// <summary>x·W + b, computed as Linear with the transposed view (no copy).</summary>
     public override Tensor Forward(Tensor input) => Tensor.Linear(input, Weight.T, Bias);

@@ -60,7 +60,7 @@ public class LayeringTests
         var root = RepoRoot();
         var slnx = File.ReadAllText(Path.Combine(root, "PeftSharp.slnx"));
         var projects = Directory.GetFiles(root, "*.csproj", SearchOption.AllDirectories)
-            .Where(p => !p.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}"))
+            .Where(p => !p.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !p.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"))
             .Select(p => Path.GetRelativePath(root, p).Replace('\\', '/'));
         foreach (var p in projects)
         {

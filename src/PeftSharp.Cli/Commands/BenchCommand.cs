@@ -8,6 +8,7 @@ public static class BenchCommand
     public static Command Create()
     {
         var command = new Command("bench", "Measure the engine on this machine (kernels, and later inference and training).");
+        command.Subcommands.Add(BenchGemmCommand.Create());
         command.Subcommands.Add(BenchInferCommand.Create());
         return command;
     }

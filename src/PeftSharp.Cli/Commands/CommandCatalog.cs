@@ -8,6 +8,7 @@ public static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return QuickstartCommand.Create();
+        yield return PretrainCommand.Create();
         yield return GenerateCommand.Create();
         yield return BenchCommand.Create();
     }

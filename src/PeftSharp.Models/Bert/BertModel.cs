@@ -63,13 +63,7 @@ public sealed class BertModel : PretrainedModel
             {
                 throw new ArgumentException($"attention_mask {Shapes.Format(am.Shape)} must be (batch, length) = [{b}, {t}].");
             }
-            var m = am.ToIntArray();
-            var additive = new float[m.Length];
-            for (int i = 0; i < m.Length; i++)
-            {
-                additive[i] = m[i] == 0 ? float.MinValue : 0f;                   // (1 − mask) · min
-            }
-            mask = Tensor.FromArray(additive, b, 1, 1, t);
+            mask = am;                                                             // (B, T): 0 = padding key
         }
         h = ((BertEncoder)Child("encoder")).Forward(h, mask);
         var pooled = Child("pooler").Forward(h.Select(1, 0));                     // (B, C)
@@ -222,7 +216,7 @@ public sealed class BertSelfAttention : Module
         var q = Child("query").Forward(x).Reshape(b, t, _heads, d).Transpose(1, 2); // (B, H, T, D)
         var k = Child("key").Forward(x).Reshape(b, t, _heads, d).Transpose(1, 2);
         var v = Child("value").Forward(x).Reshape(b, t, _heads, d).Transpose(1, 2);
-        var y = Tensor.ScaledDotProductAttention(q, k, v, mask);
+        var y = Tensor.Attention(q, k, v, keyPadding: mask);
         return y.Transpose(1, 2).Reshape(b, t, c);
     }
 }

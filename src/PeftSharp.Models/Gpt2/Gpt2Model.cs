@@ -97,9 +97,9 @@ public sealed class Gpt2Model : Module
         {
             throw new ArgumentException($"GPT-2 supports positions 0..{_cfg.Positions - 1}; the input reaches position {positions.Max()}.");
         }
-        var h = (input.InputsEmbeds ?? Wte.Forward(input.InputIds!))
-            .Add(((Embedding)Child("wpe")).Forward(Tensor.FromInts(positions, b, t)));  // (B, T, C)
-        var mask = CausalLanguageModel.CausalMask(b, t, past, input.AttentionMask);        // (B, 1, T, S)
+        var h = (input.InputsEmbeds ?? Child("wte").Forward(input.InputIds!))
+            .Add(Child("wpe").Forward(Tensor.FromInts(positions, b, t)));  // (B, T, C)
+        var mask = CausalLanguageModel.KeyPadding(b, t, past, input.AttentionMask);         // (B, S) or null
         var blocks = (ModuleList)Child("h");
         for (int i = 0; i < blocks.Count; i++)
         {
@@ -120,7 +120,7 @@ public sealed class Gpt2Block : Module
         RegisterModule("mlp", new Gpt2Mlp(cfg, rng));
     }
 
-    public Tensor Forward(Tensor h, Tensor mask, KvCache? cache, int layer)
+    public Tensor Forward(Tensor h, Tensor? mask, KvCache? cache, int layer)
     {
         h = h.Add(((Gpt2Attention)Child("attn")).Forward(Child("ln_1").Forward(h), mask, cache, layer));
         return h.Add(Child("mlp").Forward(Child("ln_2").Forward(h)));
@@ -143,7 +143,7 @@ public sealed class Gpt2Attention : Module
         RegisterModule("c_proj", new Conv1D(cfg.Embd, cfg.Embd, rng));
     }
 
-    public Tensor Forward(Tensor x, Tensor mask, KvCache? cache, int layer)
+    public Tensor Forward(Tensor x, Tensor? mask, KvCache? cache, int layer)
     {
         int b = x.Dim(0), t = x.Dim(1), c = _cfg.Embd, h = _cfg.Heads, d = c / h;
         var qkv = Child("c_attn").Forward(x);                                   // (B, T, 3C)
@@ -154,7 +154,7 @@ public sealed class Gpt2Attention : Module
         {
             (k, v) = cache.Append(layer, k, v);
         }
-        var y = Tensor.ScaledDotProductAttention(q, k, v, mask, scale: _scale); // (B, H, T, D)
+        var y = Tensor.Attention(q, k, v, causal: true, keyPadding: mask, scale: _scale); // (B, H, T, D)
         return Child("c_proj").Forward(y.Transpose(1, 2).Reshape(b, t, c));
     }
 }

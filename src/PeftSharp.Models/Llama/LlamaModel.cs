@@ -94,11 +94,11 @@ public sealed class LlamaModel : Module
     {
         var (b, t) = input.Size();
         int past = input.Cache?.Length ?? 0;
-        var h = input.InputsEmbeds ?? EmbedTokens.Forward(input.InputIds!);   // (B, T, C)
+        var h = input.InputsEmbeds ?? Child("embed_tokens").Forward(input.InputIds!);   // (B, T, C)
         var positions = CausalLanguageModel.Positions(b, t, past, input.PositionIds);
         var rope = RopeFor(positions);
         var posIds = Tensor.FromInts(positions, b, t);
-        var mask = CausalLanguageModel.CausalMask(b, t, past, input.AttentionMask); // (B, 1, T, S)
+        var mask = CausalLanguageModel.KeyPadding(b, t, past, input.AttentionMask);  // (B, S) or null
         for (int i = 0; i < Layers.Count; i++)
         {
             h = ((LlamaDecoderLayer)Layers[i]).Forward(h, posIds, rope, mask, input.Cache, i);
@@ -138,7 +138,7 @@ public sealed class LlamaDecoderLayer : Module
         RegisterModule("post_attention_layernorm", new RmsNorm(cfg.HiddenSize, cfg.RmsNormEps));
     }
 
-    public Tensor Forward(Tensor h, Tensor positions, Kernels.RopeTable rope, Tensor mask, KvCache? cache, int layer)
+    public Tensor Forward(Tensor h, Tensor positions, Kernels.RopeTable rope, Tensor? mask, KvCache? cache, int layer)
     {
         var attn = ((LlamaAttention)Child("self_attn")).Forward(Child("input_layernorm").Forward(h), positions, rope, mask, cache, layer);
         h = h.Add(attn);
@@ -161,7 +161,7 @@ public sealed class LlamaAttention : Module
         RegisterModule("o_proj", new Linear(cfg.NumHeads * d, c, cfg.OutputBias, rng));
     }
 
-    public Tensor Forward(Tensor x, Tensor positions, Kernels.RopeTable rope, Tensor mask, KvCache? cache, int layer)
+    public Tensor Forward(Tensor x, Tensor positions, Kernels.RopeTable rope, Tensor? mask, KvCache? cache, int layer)
     {
         int b = x.Dim(0), t = x.Dim(1), d = _cfg.HeadDim;
         var q = Child("q_proj").Forward(x).Reshape(b, t, _cfg.NumHeads, d).Transpose(1, 2);   // (B, H, T, D)
@@ -173,7 +173,7 @@ public sealed class LlamaAttention : Module
         {
             (k, v) = cache.Append(layer, k, v);                                                // (B, Hkv, S, D)
         }
-        var y = Tensor.ScaledDotProductAttention(q, k, v, mask);                                // (B, H, T, D)
+        var y = Tensor.Attention(q, k, v, causal: true, keyPadding: mask);                      // (B, H, T, D) laid out (B, T, H, D)
         return Child("o_proj").Forward(y.Transpose(1, 2).Reshape(b, t, _cfg.NumHeads * d));
     }
 }

@@ -432,3 +432,26 @@ internal static partial class Gradients
         return [dx];
     }
 }
+
+internal static partial class Gradients
+{
+    public static Tensor?[] Attention(Node n, Tensor g)
+    {
+        var job = (AttentionJob)n.State!;
+        var s = job.Shape;
+        int b = s.Batch, h = s.Heads, hkv = s.KvHeads, t = s.QueryLength, len = s.KeyLength, d = s.HeadDim;
+        var go = g.Strides[3] == 1 ? g : g.Contiguous();
+        var dq = new Tensor(TensorScope.AllocateFloats(b * h * t * d, zero: false), [b, h, t, d], [t * h * d, d, h * d, 1], 0);
+        var dk = new Tensor(TensorScope.AllocateFloats(b * hkv * len * d, zero: false), [b, hkv, len, d], [len * hkv * d, d, hkv * d, 1], 0);
+        var dv = new Tensor(TensorScope.AllocateFloats(b * hkv * len * d, zero: false), [b, hkv, len, d], [len * hkv * d, d, hkv * d, 1], 0);
+        var back = new AttentionBackwardJob
+        {
+            Forward = job,
+            DOut = new HeadOperand(go.Storage.Floats!, go.Offset, new Kernels.HeadStrides(go.Strides[0], go.Strides[1], go.Strides[2]), go),
+            DQ = dq.Storage.Floats!, DK = dk.Storage.Floats!, DV = dv.Storage.Floats!,
+            DQStrides = Kernels.HeadStrides.Bthd(h, t, d), DKvStrides = Kernels.HeadStrides.Bthd(hkv, len, d),
+        };
+        Kernels.CpuPool.For(b * hkv, in back);
+        return [n.NeedsGrad(0) ? dq : null, n.NeedsGrad(1) ? dk : null, n.NeedsGrad(2) ? dv : null];
+    }
+}

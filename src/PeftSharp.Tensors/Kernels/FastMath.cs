@@ -14,7 +14,8 @@ namespace PeftSharp.Tensors.Kernels;
 /// multiply-adds included), so the two agree bit for bit: tails and machines without AVX2/FMA get exactly
 /// the numbers the 8-lane path produces, and a result never depends on an element's position in a span.
 /// The scalar twins are the specification; their accuracy against float64 is pinned by tests.
-/// Lanes: one <see cref="Vector256{T}"/> holds 8 floats.
+/// Lanes: one <see cref="Vector256{T}"/> holds 8 floats. The exp-bound loops (span exp, softmax,
+/// cross-entropy, attention rows) also use 16-lane AVX-512 where present, with the same operations.
 /// </remarks>
 public static class FastMath
 {
@@ -66,13 +67,13 @@ public static class FastMath
 
     // ---------------------------------------------------------------- exp
 
-    /// <summary>e^x for 8 lanes: ≤ 2 ulp for normal results; −∞ and x &lt; −104 give +0; x ≥ 89 gives +∞; NaN stays NaN.</summary>
+    /// <summary>e^x for 8 lanes (requires AVX2 + FMA, see <see cref="IsVectorized"/>): ≤ 2 ulp for normal results; −∞ and x &lt; −104 give +0; x ≥ 89 gives +∞; NaN stays NaN.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Exp(Vector256<float> x)
     {
-        // maxps/minps return the second operand when either is NaN, so NaN lanes become the clamp
-        // value here and are restored by the final select.
-        Vector256<float> xc = Avx.Min(Avx.Max(x, Vector256.Create(ExpLowerClamp)), Vector256.Create(ExpUpperClamp));
+        // maxps/minps return the second operand when either is NaN; with x second, NaN lanes stay NaN
+        // through the clamp and the polynomial, so no separate NaN select is needed.
+        Vector256<float> xc = Avx.Min(Vector256.Create(ExpUpperClamp), Avx.Max(Vector256.Create(ExpLowerClamp), x));
         Vector256<float> n = Avx.RoundToNearestInteger(Avx.Multiply(xc, Vector256.Create(Log2E)));
         Vector256<float> r = Fma.MultiplyAddNegated(n, Vector256.Create(Ln2Hi), xc);
         r = Fma.MultiplyAddNegated(n, Vector256.Create(Ln2Lo), r);
@@ -89,9 +90,33 @@ public static class FastMath
         Vector256<int> n2 = Avx2.Subtract(ni, n1);
         Vector256<float> s1 = Avx2.ShiftLeftLogical(Avx2.Add(n1, Vector256.Create(127)), 23).AsSingle();
         Vector256<float> s2 = Avx2.ShiftLeftLogical(Avx2.Add(n2, Vector256.Create(127)), 23).AsSingle();
-        Vector256<float> result = Avx.Multiply(Avx.Multiply(y, s1), s2);
-        return Avx.BlendVariable(x, result, Avx.CompareEqual(x, x)); // NaN lanes keep x
+        return Avx.Multiply(Avx.Multiply(y, s1), s2);
     }
+
+    /// <summary>16-lane AVX-512 form of <see cref="Exp(Vector256{float})"/>: the same operations, so bitwise the same results.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> Exp(Vector512<float> x)
+    {
+        Vector512<float> xc = Avx512F.Min(Vector512.Create(ExpUpperClamp), Avx512F.Max(Vector512.Create(ExpLowerClamp), x));
+        Vector512<float> n = Avx512F.RoundScale(Avx512F.Multiply(xc, Vector512.Create(Log2E)), 0); // imm 0: nearest, ties to even
+        Vector512<float> r = Avx512F.FusedMultiplyAddNegated(n, Vector512.Create(Ln2Hi), xc);
+        r = Avx512F.FusedMultiplyAddNegated(n, Vector512.Create(Ln2Lo), r);
+        Vector512<float> p = Avx512F.FusedMultiplyAdd(Vector512.Create(ExpP0), r, Vector512.Create(ExpP1));
+        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(ExpP2));
+        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(ExpP3));
+        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(ExpP4));
+        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(ExpP5));
+        Vector512<float> y = Avx512F.Add(Avx512F.FusedMultiplyAdd(p, Avx512F.Multiply(r, r), r), Vector512<float>.One);
+        Vector512<int> ni = Avx512F.ConvertToVector512Int32(n);
+        Vector512<int> n1 = Avx512F.ShiftRightArithmetic(ni, 1);
+        Vector512<int> n2 = Avx512F.Subtract(ni, n1);
+        Vector512<float> s1 = Avx512F.ShiftLeftLogical(Avx512F.Add(n1, Vector512.Create(127)), 23).AsSingle();
+        Vector512<float> s2 = Avx512F.ShiftLeftLogical(Avx512F.Add(n2, Vector512.Create(127)), 23).AsSingle();
+        return Avx512F.Multiply(Avx512F.Multiply(y, s1), s2);
+    }
+
+    /// <summary>True when the exp-heavy loops (softmax, cross-entropy, exp) also run a 16-lane AVX-512 path.</summary>
+    internal static bool IsVectorized512 => Avx512F.IsSupported && IsVectorized;
 
     /// <summary>Scalar twin of <see cref="Exp(Vector256{float})"/> (bitwise identical results).</summary>
     public static float Exp(float x)
@@ -120,7 +145,7 @@ public static class FastMath
 
     // ---------------------------------------------------------------- tanh
 
-    /// <summary>tanh for 8 lanes, ≤ 3 ulp (relative error ≤ 3e-7); ±∞ → ±1; NaN stays NaN.</summary>
+    /// <summary>tanh for 8 lanes (requires AVX2 + FMA), ≤ 3 ulp (relative error ≤ 3e-7); ±∞ → ±1; NaN stays NaN.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Tanh(Vector256<float> x)
     {
@@ -158,7 +183,7 @@ public static class FastMath
 
     // ---------------------------------------------------------------- sigmoid
 
-    /// <summary>1/(1+e^−x) for 8 lanes, relative error ≤ 4 ulp; x &lt; −88.7 gives +0 (the true value is subnormal or smaller).</summary>
+    /// <summary>1/(1+e^−x) for 8 lanes (requires AVX2 + FMA), relative error ≤ 4 ulp; x &lt; −88.7 gives +0 (the true value is subnormal or smaller).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Sigmoid(Vector256<float> x)
     {
@@ -171,7 +196,7 @@ public static class FastMath
 
     // ---------------------------------------------------------------- erf
 
-    /// <summary>erf for 8 lanes: absolute error ≤ 1.5e-7 (relative ≤ 2 ulp for |x| &lt; 0.5); ±∞ → ±1; NaN stays NaN.</summary>
+    /// <summary>erf for 8 lanes (requires AVX2 + FMA): absolute error ≤ 1.5e-7 (relative ≤ 2 ulp for |x| &lt; 0.5); ±∞ → ±1; NaN stays NaN.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Erf(Vector256<float> x)
     {
@@ -236,7 +261,17 @@ public static class FastMath
     public static void Exp(ReadOnlySpan<float> source, Span<float> destination)
     {
         Elementwise.CheckSameLength(source.Length, destination.Length, nameof(source), nameof(destination));
-        Elementwise.Map<ExpOp>(source, destination);
+        int i = 0;
+        if (IsVectorized512)
+        {
+            ref float ps = ref MemoryMarshal.GetReference(source);
+            ref float pd = ref MemoryMarshal.GetReference(destination);
+            for (; i <= source.Length - 16; i += 16)
+            {
+                Exp(Vector512.LoadUnsafe(ref ps, (nuint)i)).StoreUnsafe(ref pd, (nuint)i);
+            }
+        }
+        Elementwise.Map<ExpOp>(source[i..], destination[i..]);
     }
 
     /// <summary>destination[i] = tanh(source[i]). May alias.</summary>
@@ -335,11 +370,12 @@ public static class FastMath
             }
             total = HorizontalSum(Avx.Add(Avx.Add(a0, a1), Avx.Add(a2, a3)));
         }
+        double tail = 0; // the scalar loop (tail, or the whole span without AVX2) accumulates in float64
         for (; i < n; i++)
         {
-            total += Unsafe.Add(ref p, i);
+            tail += Unsafe.Add(ref p, i);
         }
-        return total;
+        return (float)(total + tail);
     }
 
     /// <summary>Σ x[i]·y[i] (lengths must match; checked by callers).</summary>
@@ -366,11 +402,12 @@ public static class FastMath
             }
             total = HorizontalSum(Avx.Add(Avx.Add(a0, a1), Avx.Add(a2, a3)));
         }
+        double tail = 0;
         for (; i < n; i++)
         {
-            total = MathF.FusedMultiplyAdd(Unsafe.Add(ref px, i), Unsafe.Add(ref py, i), total);
+            tail += (double)Unsafe.Add(ref px, i) * Unsafe.Add(ref py, i);
         }
-        return total;
+        return (float)(total + tail);
     }
 
     /// <summary>Σ (x[i] − shift)² — the centred second moment used by LayerNorm.</summary>
@@ -402,12 +439,13 @@ public static class FastMath
             }
             total = HorizontalSum(Avx.Add(Avx.Add(a0, a1), Avx.Add(a2, a3)));
         }
+        double tail = 0;
         for (; i < n; i++)
         {
-            float d = Unsafe.Add(ref p, i) - shift;
-            total = MathF.FusedMultiplyAdd(d, d, total);
+            double d = Unsafe.Add(ref p, i) - shift;
+            tail += d * d;
         }
-        return total;
+        return (float)(total + tail);
     }
 
     /// <summary>max x[i] (NaN handling follows maxps: do not rely on it); −∞ for an empty span.</summary>
@@ -447,7 +485,17 @@ public static class FastMath
         int n = x.Length;
         int i = 0;
         float total = 0f;
-        if (IsVectorized && n >= 8)
+        if (IsVectorized512 && n >= 16)
+        {
+            Vector512<float> m = Vector512.Create(shift);
+            Vector512<float> a0 = Vector512<float>.Zero;
+            for (; i <= n - 16; i += 16)
+            {
+                a0 = Avx512F.Add(a0, Exp(Avx512F.Subtract(Vector512.LoadUnsafe(ref p, (nuint)i), m)));
+            }
+            total = HorizontalSum(Avx.Add(a0.GetLower(), a0.GetUpper()));
+        }
+        if (IsVectorized && n - i >= 8)
         {
             Vector256<float> m = Vector256.Create(shift);
             Vector256<float> a0 = Vector256<float>.Zero, a1 = a0;
@@ -460,13 +508,14 @@ public static class FastMath
             {
                 a0 = Avx.Add(a0, Exp(Avx.Subtract(Vector256.LoadUnsafe(ref p, (nuint)i), m)));
             }
-            total = HorizontalSum(Avx.Add(a0, a1));
+            total += HorizontalSum(Avx.Add(a0, a1));
         }
+        double tail = 0;
         for (; i < n; i++)
         {
-            total += Exp(Unsafe.Add(ref p, i) - shift);
+            tail += Exp(Unsafe.Add(ref p, i) - shift);
         }
-        return total;
+        return (float)(total + tail);
     }
     /// <summary>y[i] = e^(x[i] − shift); returns Σ y[i]. y may alias x.</summary>
     internal static float ExpShiftStoreSum(ReadOnlySpan<float> x, float shift, Span<float> y)
@@ -476,7 +525,19 @@ public static class FastMath
         int n = x.Length;
         int i = 0;
         float total = 0f;
-        if (IsVectorized && n >= 8)
+        if (IsVectorized512 && n >= 16)
+        {
+            Vector512<float> m = Vector512.Create(shift);
+            Vector512<float> a0 = Vector512<float>.Zero;
+            for (; i <= n - 16; i += 16)
+            {
+                Vector512<float> e0 = Exp(Avx512F.Subtract(Vector512.LoadUnsafe(ref px, (nuint)i), m));
+                e0.StoreUnsafe(ref py, (nuint)i);
+                a0 = Avx512F.Add(a0, e0);
+            }
+            total = HorizontalSum(Avx.Add(a0.GetLower(), a0.GetUpper()));
+        }
+        if (IsVectorized && n - i >= 8)
         {
             Vector256<float> m = Vector256.Create(shift);
             Vector256<float> a0 = Vector256<float>.Zero, a1 = a0;
@@ -495,15 +556,16 @@ public static class FastMath
                 e0.StoreUnsafe(ref py, (nuint)i);
                 a0 = Avx.Add(a0, e0);
             }
-            total = HorizontalSum(Avx.Add(a0, a1));
+            total += HorizontalSum(Avx.Add(a0, a1));
         }
+        double tail = 0;
         for (; i < n; i++)
         {
             float e = Exp(Unsafe.Add(ref px, i) - shift);
             Unsafe.Add(ref py, i) = e;
-            total += e;
+            tail += e;
         }
-        return total;
+        return (float)(total + tail);
     }
 }
 

@@ -27,7 +27,7 @@ public static partial class Gemm
             ScaleOnly(in p);
             return;
         }
-        if (p.M == 1 && p.PackedB == null)
+        if (p.M <= GemvMaxRows && p.PackedB == null)
         {
             Gemv(in p, maxThreads);
             return;
@@ -35,25 +35,37 @@ public static partial class Gemm
 
         double flops = 2.0 * p.M * p.N * p.K * p.Batch;
         int threads = flops < ParallelFlops ? 1 : maxThreads;
-        ChooseGrid(p.M, p.N, p.Batch, threads, out int rowBlocks, out int colBlocks);
-        int rowTiles = (p.M + MR - 1) / MR, colTiles = (p.N + NR - 1) / NR;
+        GemmProblem q = p;
+        q.Kernel = NarrowestFit(p.Kernel, p.N);
+        int width = PanelWidth(q.Kernel);
+        ChooseGrid(p.M, p.N, p.Batch, threads, width, p.TransA, out int rowBlocks, out int colBlocks);
+        int rowTiles = (p.M + MR - 1) / MR, colTiles = (p.N + width - 1) / width;
         var work = new BlockedWork
         {
-            P = p,
+            P = q,
             RowBlocks = rowBlocks,
             ColBlocks = colBlocks,
             RowChunk = (rowTiles + rowBlocks - 1) / rowBlocks * MR,
-            ColChunk = (colTiles + colBlocks - 1) / colBlocks * NR,
+            ColChunk = (colTiles + colBlocks - 1) / colBlocks * width,
         };
         CpuPool.For(p.Batch * rowBlocks * colBlocks, in work, threads);
     }
 
     /// <summary>
-    /// Splits each product into rowBlocks × colBlocks work items so that the whole batch offers about two items
-    /// per thread. Columns are split first: the A operand is read in place, so a column split duplicates nothing,
-    /// while a row split packs the same B panel once per row block.
+    /// With N ≤ 16 a 32-wide AVX-512 panel would be half zero padding; the 16-wide kernels do the same arithmetic
+    /// per element (identical bits) in half the work. The choice depends only on the shape.
     /// </summary>
-    internal static void ChooseGrid(int m, int n, int batch, int threads, out int rowBlocks, out int colBlocks)
+    internal static GemmKernel NarrowestFit(GemmKernel kernel, int n)
+        => kernel == GemmKernel.Avx512 && n <= NR ? GemmKernel.Avx512Narrow : kernel;
+
+    /// <summary>
+    /// Splits each product into rowBlocks × colBlocks work items so that the whole batch offers about two items
+    /// per thread (dynamic scheduling then absorbs a participant the OS delays). Every item packs its own panels, so
+    /// a column split repeats the packing of A and a row split repeats the packing of B. An untransposed A is read in
+    /// place (nothing to repeat), so columns are split first; a transposed A is packed, so the dimension whose split
+    /// repeats less packing goes first: rows when M·K ≥ K·N.
+    /// </summary>
+    internal static void ChooseGrid(int m, int n, int batch, int threads, int width, bool transA, out int rowBlocks, out int colBlocks)
     {
         rowBlocks = colBlocks = 1;
         if (threads <= 1 || batch >= 2 * threads)
@@ -61,9 +73,17 @@ public static partial class Gemm
             return;
         }
         int perMatrix = (2 * threads + batch - 1) / batch;
-        int rowTiles = (m + MR - 1) / MR, colTiles = (n + NR - 1) / NR;
-        colBlocks = Math.Min(perMatrix, colTiles);
-        rowBlocks = Math.Min((perMatrix + colBlocks - 1) / colBlocks, rowTiles);
+        int rowTiles = (m + MR - 1) / MR, colTiles = (n + width - 1) / width;
+        if (transA && m >= n)
+        {
+            rowBlocks = Math.Min(perMatrix, rowTiles);
+            colBlocks = Math.Min((perMatrix + rowBlocks - 1) / rowBlocks, colTiles);
+        }
+        else
+        {
+            colBlocks = Math.Min(perMatrix, colTiles);
+            rowBlocks = Math.Min((perMatrix + colBlocks - 1) / colBlocks, rowTiles);
+        }
     }
 
     private unsafe struct BlockedWork : IParallelAction
@@ -92,14 +112,17 @@ public static partial class Gemm
 
     /// <summary>
     /// Computes C[i0:i1, j0:j1] over the whole K range. Loop nest (BLIS order): column block jc (≤ NC) → K block pc
-    /// (≤ KC, pack B) → row block ic (≤ MC, pack A only when transposed) → 16-column micro-panel jr → 6-row tile ir.
+    /// (≤ KC, pack B) → row block ic (≤ MC, pack A only when transposed and N > 16) → W-column micro-panel jr →
+    /// 6-row tile ir (12-row tiles for the narrow AVX-512 kernel).
     /// </summary>
     private static unsafe void Tile(in GemmProblem p, float* a, void* b, float* c, int i0, int i1, int j0, int j1)
     {
         GemmBuffers buf = GemmBuffers.Current;
-        bool portable = p.Portable;
+        GemmKernel kernel = p.Kernel;
+        bool portable = kernel == GemmKernel.Portable;
+        int width = PanelWidth(kernel);
         float alpha = p.Alpha, beta = p.Beta;
-        float* tile = stackalloc float[MR * NR];
+        float* tile = stackalloc float[MR * MaxNR];
         for (int jc = j0; jc < j1; jc += BlockN)
         {
             int nc = Math.Min(BlockN, j1 - jc);
@@ -115,47 +138,44 @@ public static partial class Gemm
                 else
                 {
                     bp = buf.PackedB;
-                    PackB(p.TransB, p.BType, b, p.Ldb, pc, kc, jc, nc, bp, buf.Scratch, portable);
+                    PackB(p.TransB, p.BType, b, p.Ldb, pc, kc, jc, nc, bp, buf.Scratch, width, portable);
                 }
                 for (int ic = i0; ic < i1; ic += BlockM)
                 {
                     int mc = Math.Min(BlockM, i1 - ic);
-                    if (p.TransA)
+                    bool packA = p.TransA && PackTransposedA(p.N);
+                    if (packA)
                     {
                         PackA(a, p.Lda, ic, mc, pc, kc, buf.PackedA);
                     }
-                    for (int jr = 0; jr < nc; jr += NR)
+                    for (int jr = 0; jr < nc; jr += width)
                     {
-                        int nr = Math.Min(NR, nc - jr);
+                        int nr = Math.Min(width, nc - jr);
                         float* bPanel = bp + (long)jr * kc;
-                        for (int ir = 0; ir < mc; ir += MR)
+                        int ir = 0;
+                        if (kernel == GemmKernel.Avx512Narrow && nr == NR)
+                        {
+                            // Twelve rows at a time; the rows left over go through the 6-row loop below.
+                            for (; ir + 2 * MR <= mc; ir += 2 * MR)
+                            {
+                                float* a0 = TileA(in p, a, buf.PackedA, packA, ic, ir, pc, kc, out nint rs, out nint ks);
+                                float* a6 = TileA(in p, a, buf.PackedA, packA, ic, ir + MR, pc, kc, out _, out _);
+                                KernelAvx512Narrow(kc, a0, a6, rs, ks, bPanel, c + (long)(ic + ir) * p.Ldc + jc + jr, p.Ldc, alpha, beta, mode);
+                            }
+                        }
+                        for (; ir < mc; ir += MR)
                         {
                             int mr = Math.Min(MR, mc - ir);
-                            // A is read in place when it is not transposed: row r of the tile starts at
-                            // a[(ic+ir+r)·lda + pc] and advances by one per k. A transposed A was packed into
-                            // 6-row panels: row r at PackedA[ir·kc + r], advancing by 6 per k.
-                            float* aTile; nint rowStride, kStride;
-                            if (p.TransA)
-                            {
-                                aTile = buf.PackedA + (long)ir * kc;
-                                rowStride = 1;
-                                kStride = MR;
-                            }
-                            else
-                            {
-                                aTile = a + (long)(ic + ir) * p.Lda + pc;
-                                rowStride = p.Lda;
-                                kStride = 1;
-                            }
+                            float* aTile = TileA(in p, a, buf.PackedA, packA, ic, ir, pc, kc, out nint rowStride, out nint kStride);
                             float* cTile = c + (long)(ic + ir) * p.Ldc + jc + jr;
-                            if (mr == MR && nr == NR)
+                            if (mr == MR && nr == width)
                             {
-                                MicroKernel(portable, kc, aTile, rowStride, kStride, mr, bPanel, cTile, p.Ldc, alpha, beta, mode);
+                                MicroKernel(kernel, kc, aTile, rowStride, kStride, mr, bPanel, cTile, p.Ldc, alpha, beta, mode);
                             }
                             else
                             {
-                                MicroKernel(portable, kc, aTile, rowStride, kStride, mr, bPanel, tile, NR, alpha, beta, Raw);
-                                UpdateEdge(portable, tile, cTile, p.Ldc, mr, nr, alpha, beta, mode);
+                                MicroKernel(kernel, kc, aTile, rowStride, kStride, mr, bPanel, tile, width, alpha, beta, Raw);
+                                UpdateEdge(portable, tile, width, cTile, p.Ldc, mr, nr, alpha, beta, mode);
                             }
                         }
                     }
@@ -164,26 +184,64 @@ public static partial class Gemm
         }
     }
 
+    /// <summary>
+    /// Where row r of the tile starting at row ic + ir, K block pc, is read: row r at <c>tile + r·rowStride</c>,
+    /// advancing by kStride per k.
+    /// Untransposed A, in place: a[(ic+ir+r)·lda + pc + k] (rowStride lda, kStride 1).
+    /// Transposed A, in place: a[(pc+k)·lda + ic+ir+r] (rowStride 1, kStride lda): six consecutive floats per k.
+    /// Transposed A, packed: PackedA[ir·kc + k·6 + r] (rowStride 1, kStride 6).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void MicroKernel(bool portable, int kc, float* a, nint rowStride, nint kStride, int mr,
+    private static unsafe float* TileA(in GemmProblem p, float* a, float* packedA, bool packA, int ic, int ir, int pc, int kc, out nint rowStride, out nint kStride)
+    {
+        if (!p.TransA)
+        {
+            rowStride = p.Lda;
+            kStride = 1;
+            return a + (long)(ic + ir) * p.Lda + pc;
+        }
+        rowStride = 1;
+        if (packA)
+        {
+            kStride = MR;
+            return packedA + (long)ir * kc;
+        }
+        kStride = p.Lda;
+        return a + (long)pc * p.Lda + ic + ir;
+    }
+
+    /// <summary>
+    /// A transposed A is packed only when the product is wide: a packed panel is reused across all N columns, while
+    /// for N ≤ 16 the copy costs as much as the 32 flops each packed element feeds (measured: reading in place runs
+    /// twice as fast there, packing ~20 % faster at N = 768).
+    /// </summary>
+    internal static bool PackTransposedA(int n) => n > NR;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void MicroKernel(GemmKernel kernel, int kc, float* a, nint rowStride, nint kStride, int mr,
         float* b, float* c, nint ldc, float alpha, float beta, int mode)
     {
-        if (portable)
+        switch (kernel)
         {
-            KernelPortable(kc, a, rowStride, kStride, mr, b, c, ldc, alpha, beta, mode);
-        }
-        else
-        {
-            KernelFma(kc, a, rowStride, kStride, mr, b, c, ldc, alpha, beta, mode);
+            case GemmKernel.Avx512:
+                KernelAvx512(kc, a, rowStride, kStride, mr, b, c, ldc, alpha, beta, mode);
+                break;
+            case GemmKernel.Fma256:
+            case GemmKernel.Avx512Narrow:
+                KernelFma(kc, a, rowStride, kStride, mr, b, c, ldc, alpha, beta, mode);
+                break;
+            default:
+                KernelPortable(kc, a, rowStride, kStride, mr, b, c, ldc, alpha, beta, mode);
+                break;
         }
     }
 
     /// <summary>Scalar twin of the vector store step for the valid mr × nr part of an edge tile.</summary>
-    private static unsafe void UpdateEdge(bool portable, float* tile, float* c, int ldc, int mr, int nr, float alpha, float beta, int mode)
+    private static unsafe void UpdateEdge(bool portable, float* tile, int tileStride, float* c, int ldc, int mr, int nr, float alpha, float beta, int mode)
     {
         for (int r = 0; r < mr; r++)
         {
-            float* t = tile + r * NR;
+            float* t = tile + r * tileStride;
             float* row = c + (long)r * ldc;
             for (int j = 0; j < nr; j++)
             {
@@ -224,6 +282,7 @@ internal sealed unsafe class GemmBuffers
 {
     [ThreadStatic] private static GemmBuffers? t_current;
 
+    // The arrays are held only so that the pinned memory the pointers refer to stays alive with this object.
     private readonly float[] _packedB, _packedA, _scratch;
     private float[] _vector;
     private int _vectorLength;
@@ -262,7 +321,4 @@ internal sealed unsafe class GemmBuffers
         aligned = (float*)((address + 63) & ~(nuint)63);
         return array;
     }
-
-    // Keeps the pinned arrays reachable for as long as this object is (the pointers above refer into them).
-    internal int Footprint => _packedB.Length + _packedA.Length + _scratch.Length + _vector.Length;
 }

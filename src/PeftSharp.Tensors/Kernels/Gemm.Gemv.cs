@@ -6,11 +6,16 @@ namespace PeftSharp.Tensors.Kernels;
 
 public static partial class Gemm
 {
-    // GEMV, M = 1 (decode): y (1, N) = alpha · x (1, K) · op(B) + beta · y. The packed path would copy B once per
-    // call only to use it once; streaming B straight from memory is the whole cost, so B is read exactly once.
-    //   transB (B stored (N, K), the Linear weight): y[j] = dot(x, B[j, :]), items of 64 outputs.
-    //   B stored (K, N): y[j0:j1] accumulates x[k]·B[k, j0:j1] row by row, items of 256 outputs.
-    // Items have a fixed size, so which thread computes an output never changes its arithmetic.
+    // GEMV, M ≤ 4 (decode, a few sequences at once): y (M, N) = alpha · x (M, K) · op(B) + beta · y. The packed
+    // path would copy all of B on every call only to use it for a handful of rows; streaming B straight from memory
+    // is the whole cost, so B is read exactly once and each piece of it is used for all M rows while in L1.
+    //   transB (B stored (N, K), the Linear weight): y[i, j] = dot(x_i, B[j, :]), items of 64 outputs j.
+    //   B stored (K, N): y[i, j0:j1] accumulates x_i[k]·B[k, j0:j1] row by row, items of 256 outputs.
+    // Each output is computed by the same code whatever M, item or thread, so row i of an M-row call has the bits
+    // of an M = 1 call on that row, and thread count never matters.
+
+    /// <summary>Most rows of A the GEMV path takes; above it the packed kernel amortises its packing (measured: M = 8).</summary>
+    internal const int GemvMaxRows = 4;
 
     private const int GemvDotItem = 64;
     private const int GemvAxpyItem = 256;
@@ -38,44 +43,67 @@ public static partial class Gemm
             float* a = P.A + batch * P.StrideA;
             byte* b = (byte*)P.B + batch * P.StrideB * elementSize;
             float* c = P.C + batch * P.StrideC;
-            GemmBuffers buf = GemmBuffers.Current;
-            int k = P.K;
-            // x must be contiguous: a transposed (K, 1) A has its elements lda apart.
-            float* x = a;
-            if (P.TransA && P.Lda != 1)
+            int k = P.K, m = P.M;
+            bool portable = P.Kernel == GemmKernel.Portable;
+            // Layout of the per-thread buffer: [x rows gathered from a transposed A: m·k]
+            // [widened B row (k) or axpy accumulators (m·256) + widened B chunk (256)].
+            bool gather = P.TransA && (P.Lda != 1 || m > 1);
+            long xLength = gather ? (long)m * k : 0;
+            long workLength = P.TransB ? k : (long)(m + 1) * GemvAxpyItem;
+            float* buffer = GemmBuffers.Current.Vector(checked((int)(xLength + workLength)));
+            float* work = buffer + xLength;
+
+            // Row i of op(A) must be contiguous: in place unless A is transposed ((K, M): elements lda apart).
+            float* x0 = a;
+            nint xStride = P.Lda;
+            if (gather)
             {
-                x = buf.Vector(2 * k + GemvAxpyItem);
-                for (int i = 0; i < k; i++)
+                x0 = buffer;
+                xStride = k;
+                for (int i = 0; i < m; i++)
                 {
-                    x[i] = a[(long)i * P.Lda];
+                    for (int kk = 0; kk < k; kk++)
+                    {
+                        buffer[(long)i * k + kk] = a[(long)kk * P.Lda + i];
+                    }
                 }
             }
-            float* work = (x == a ? buf.Vector(k + GemvAxpyItem) : buf.Vector(2 * k + GemvAxpyItem) + k);
+
             if (P.TransB)
             {
                 int j0 = item * GemvDotItem, j1 = Math.Min(P.N, j0 + GemvDotItem);
                 for (int j = j0; j < j1; j++)
                 {
-                    float* row;
+                    float* row = null;
+                    ushort* row16 = null;
                     if (P.BType == DType.F32)
                     {
                         row = (float*)b + (long)j * P.Ldb;
+                    }
+                    else if (P.BType == DType.BF16 && !portable)
+                    {
+                        row16 = (ushort*)b + (long)j * P.Ldb; // widened in registers by DotBF16Fma
                     }
                     else
                     {
                         LowPrecision.Widen(P.BType, new ReadOnlySpan<ushort>((ushort*)b + (long)j * P.Ldb, k), new Span<float>(work, k));
                         row = work;
                     }
-                    float dot = P.Portable ? DotPortable(x, row, k) : DotFma(x, row, k);
-                    c[j] = Finish(dot, c[j], P.Alpha, P.Beta, P.Portable);
+                    for (int i = 0; i < m; i++)
+                    {
+                        float* x = x0 + i * xStride;
+                        float dot = row16 != null ? DotBF16Fma(x, row16, k) : portable ? DotPortable(x, row, k) : DotFma(x, row, k);
+                        float* y = c + (long)i * P.Ldc + j;
+                        *y = Finish(dot, *y, P.Alpha, P.Beta, portable);
+                    }
                 }
             }
             else
             {
                 int j0 = item * GemvAxpyItem, n = Math.Min(P.N, j0 + GemvAxpyItem) - j0;
                 float* acc = work;
-                float* wide = work + GemvAxpyItem;
-                new Span<float>(acc, n).Clear();
+                float* wide = work + (long)m * GemvAxpyItem;
+                new Span<float>(acc, m * GemvAxpyItem).Clear();
                 for (int kk = 0; kk < k; kk++)
                 {
                     float* row;
@@ -88,11 +116,19 @@ public static partial class Gemm
                         LowPrecision.Widen(P.BType, new ReadOnlySpan<ushort>((ushort*)b + (long)kk * P.Ldb + j0, n), new Span<float>(wide, n));
                         row = wide;
                     }
-                    Axpy(x[kk], row, acc, n, P.Portable);
+                    for (int i = 0; i < m; i++)
+                    {
+                        Axpy(x0[i * xStride + kk], row, acc + i * GemvAxpyItem, n, portable);
+                    }
                 }
-                for (int j = 0; j < n; j++)
+                for (int i = 0; i < m; i++)
                 {
-                    c[j0 + j] = Finish(acc[j], c[j0 + j], P.Alpha, P.Beta, P.Portable);
+                    float* y = c + (long)i * P.Ldc + j0;
+                    float* accRow = acc + i * GemvAxpyItem;
+                    for (int j = 0; j < n; j++)
+                    {
+                        y[j] = Finish(accRow[j], y[j], P.Alpha, P.Beta, portable);
+                    }
                 }
             }
         }
@@ -132,6 +168,38 @@ public static partial class Gemm
         }
         return sum;
     }
+
+    /// <summary>
+    /// <see cref="DotFma"/> with y in bf16, widened in registers (zero-extend 8 × u16 to i32, shift left 16 = the
+    /// float32 bits). Widening is exact, so the result is bit-identical to widening y first and calling DotFma.
+    /// </summary>
+    private static unsafe float DotBF16Fma(float* x, ushort* y, int n)
+    {
+        Vector256<float> s0 = Vector256<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
+        int i = 0;
+        for (; i <= n - 32; i += 32)
+        {
+            s0 = Fma.MultiplyAdd(Avx.LoadVector256(x + i), WidenBF16(y + i), s0);
+            s1 = Fma.MultiplyAdd(Avx.LoadVector256(x + i + 8), WidenBF16(y + i + 8), s1);
+            s2 = Fma.MultiplyAdd(Avx.LoadVector256(x + i + 16), WidenBF16(y + i + 16), s2);
+            s3 = Fma.MultiplyAdd(Avx.LoadVector256(x + i + 24), WidenBF16(y + i + 24), s3);
+        }
+        for (; i <= n - 8; i += 8)
+        {
+            s0 = Fma.MultiplyAdd(Avx.LoadVector256(x + i), WidenBF16(y + i), s0);
+        }
+        Vector256<float> s = Avx.Add(Avx.Add(s0, s1), Avx.Add(s2, s3));
+        float sum = Vector256.Sum(s);
+        for (; i < n; i++)
+        {
+            sum = MathF.FusedMultiplyAdd(x[i], LowPrecision.BF16ToSingle(y[i]), sum);
+        }
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector256<float> WidenBF16(ushort* p)
+        => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Sse2.LoadVector128(p)), 16).AsSingle();
 
     private static unsafe float DotPortable(float* x, float* y, int n)
     {

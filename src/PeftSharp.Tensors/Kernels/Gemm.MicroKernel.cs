@@ -6,14 +6,16 @@ namespace PeftSharp.Tensors.Kernels;
 
 public static partial class Gemm
 {
-    // Micro-kernels: a 6 × 16 tile of C accumulated over kc steps of k.
+    // Micro-kernels: a 6 × W tile of C accumulated over kc steps of k; W = 16 (AVX2 and portable) or 32 (AVX-512).
     //   A: row r of the tile is read at a + r·rowStride + k·kStride (in place: rowStride = lda, kStride = 1;
     //      packed: rowStride = 1, kStride = 6). Rows r >= mr (edge tiles) re-read row 0; their results are discarded.
-    //   B: a packed micro-panel, 16 consecutive floats per k (zero-padded beyond N).
+    //   B: a packed micro-panel, W consecutive floats per k (zero-padded beyond N).
     //   Scalar equivalent of the accumulation, one accumulator per element, k in increasing order:
-    //      for k: for r < 6: for j < 16: acc[r, j] = fma(A[r, k], B[k, j], acc[r, j])
-    //   Lanes: each row holds its 16 columns in two 8-lane vectors (FMA) or four 4-lane vectors (portable);
-    //   one broadcast of A[r, k] feeds both. 12 (or 24) accumulators stay in registers.
+    //      for k: for r < 6: for j < W: acc[r, j] = fma(A[r, k], B[k, j], acc[r, j])
+    //   Lanes: each row holds its columns in two 8-lane vectors (AVX2), two 16-lane vectors (AVX-512) or four
+    //   4-lane vectors (portable, multiply then add); one broadcast of A[r, k] feeds them. 12 (portable 24)
+    //   accumulators stay in registers. AVX2 and AVX-512 perform the identical operations per element, so they
+    //   produce the same bits.
     //   Then the store step (see Overwrite/Scale/Accumulate/Raw) writes the tile to C.
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -84,6 +86,142 @@ public static partial class Gemm
                 Avx.Store(c + 8, Fma.MultiplyAdd(acc1, alpha, Avx.LoadVector256(c + 8)));
                 break;
         }
+    }
+
+    /// <summary>AVX-512 twin of <see cref="KernelFma"/>: a 6 × 32 tile, each row in two 16-lane vectors. Same arithmetic per element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void KernelAvx512(int kc, float* a, nint rowStride, nint kStride, int mr,
+        float* b, float* c, nint ldc, float alpha, float beta, int mode)
+    {
+        float* a0 = a;
+        float* a1 = mr > 1 ? a + 1 * rowStride : a;
+        float* a2 = mr > 2 ? a + 2 * rowStride : a;
+        float* a3 = mr > 3 ? a + 3 * rowStride : a;
+        float* a4 = mr > 4 ? a + 4 * rowStride : a;
+        float* a5 = mr > 5 ? a + 5 * rowStride : a;
+        Vector512<float> c00 = Vector512<float>.Zero, c01 = Vector512<float>.Zero, c10 = Vector512<float>.Zero, c11 = Vector512<float>.Zero, c20 = Vector512<float>.Zero, c21 = Vector512<float>.Zero, c30 = Vector512<float>.Zero, c31 = Vector512<float>.Zero, c40 = Vector512<float>.Zero, c41 = Vector512<float>.Zero, c50 = Vector512<float>.Zero, c51 = Vector512<float>.Zero;
+        for (int k = 0; k < kc; k++)
+        {
+            Vector512<float> b0 = Vector512.Load(b);
+            Vector512<float> b1 = Vector512.Load(b + 16);
+            Vector512<float> x;
+            x = Vector512.Create(*a0);
+            c00 = Avx512F.FusedMultiplyAdd(x, b0, c00);
+            c01 = Avx512F.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(*a1);
+            c10 = Avx512F.FusedMultiplyAdd(x, b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(*a2);
+            c20 = Avx512F.FusedMultiplyAdd(x, b0, c20);
+            c21 = Avx512F.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(*a3);
+            c30 = Avx512F.FusedMultiplyAdd(x, b0, c30);
+            c31 = Avx512F.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(*a4);
+            c40 = Avx512F.FusedMultiplyAdd(x, b0, c40);
+            c41 = Avx512F.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(*a5);
+            c50 = Avx512F.FusedMultiplyAdd(x, b0, c50);
+            c51 = Avx512F.FusedMultiplyAdd(x, b1, c51);
+            b += 32;
+            a0 += kStride; a1 += kStride; a2 += kStride; a3 += kStride; a4 += kStride; a5 += kStride;
+        }
+        Vector512<float> va = Vector512.Create(alpha), vb = Vector512.Create(beta);
+        StoreAvx512(c + 0 * ldc, c00, c01, va, vb, mode);
+        StoreAvx512(c + 1 * ldc, c10, c11, va, vb, mode);
+        StoreAvx512(c + 2 * ldc, c20, c21, va, vb, mode);
+        StoreAvx512(c + 3 * ldc, c30, c31, va, vb, mode);
+        StoreAvx512(c + 4 * ldc, c40, c41, va, vb, mode);
+        StoreAvx512(c + 5 * ldc, c50, c51, va, vb, mode);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void StoreAvx512(float* c, Vector512<float> acc0, Vector512<float> acc1, Vector512<float> alpha, Vector512<float> beta, int mode)
+    {
+        switch (mode)
+        {
+            case Raw:
+                acc0.Store(c);
+                acc1.Store(c + 16);
+                break;
+            case Overwrite:
+                Avx512F.FusedMultiplyAdd(acc0, alpha, Vector512<float>.Zero).Store(c);
+                Avx512F.FusedMultiplyAdd(acc1, alpha, Vector512<float>.Zero).Store(c + 16);
+                break;
+            case Scale:
+                Avx512F.FusedMultiplyAdd(acc0, alpha, Avx512F.Multiply(Vector512.Load(c), beta)).Store(c);
+                Avx512F.FusedMultiplyAdd(acc1, alpha, Avx512F.Multiply(Vector512.Load(c + 16), beta)).Store(c + 16);
+                break;
+            default:
+                Avx512F.FusedMultiplyAdd(acc0, alpha, Vector512.Load(c)).Store(c);
+                Avx512F.FusedMultiplyAdd(acc1, alpha, Vector512.Load(c + 16)).Store(c + 16);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// AVX-512 kernel for 16-wide panels (N ≤ 16): a 12 × 16 tile, one 16-lane vector per row, so twelve independent
+    /// FMA chains hide the FMA latency that six could not. Rows 0–5 start at a, rows 6–11 at aLower (the next 6-row
+    /// panel, or six rows further down an in-place A). Full tiles only; the same per-element arithmetic as
+    /// <see cref="KernelFma"/>, which handles the remaining rows.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void KernelAvx512Narrow(int kc, float* a, float* aLower, nint rowStride, nint kStride,
+        float* b, float* c, nint ldc, float alpha, float beta, int mode)
+    {
+        float* a0 = a + 0 * rowStride;
+        float* a1 = a + 1 * rowStride;
+        float* a2 = a + 2 * rowStride;
+        float* a3 = a + 3 * rowStride;
+        float* a4 = a + 4 * rowStride;
+        float* a5 = a + 5 * rowStride;
+        float* a6 = aLower + 0 * rowStride;
+        float* a7 = aLower + 1 * rowStride;
+        float* a8 = aLower + 2 * rowStride;
+        float* a9 = aLower + 3 * rowStride;
+        float* a10 = aLower + 4 * rowStride;
+        float* a11 = aLower + 5 * rowStride;
+        Vector512<float> c0 = Vector512<float>.Zero, c1 = Vector512<float>.Zero, c2 = Vector512<float>.Zero, c3 = Vector512<float>.Zero, c4 = Vector512<float>.Zero, c5 = Vector512<float>.Zero, c6 = Vector512<float>.Zero, c7 = Vector512<float>.Zero, c8 = Vector512<float>.Zero, c9 = Vector512<float>.Zero, c10 = Vector512<float>.Zero, c11 = Vector512<float>.Zero;
+        for (int k = 0; k < kc; k++)
+        {
+            Vector512<float> b0 = Vector512.Load(b);
+            c0 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a0), b0, c0);
+            c1 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a1), b0, c1);
+            c2 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a2), b0, c2);
+            c3 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a3), b0, c3);
+            c4 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a4), b0, c4);
+            c5 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a5), b0, c5);
+            c6 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a6), b0, c6);
+            c7 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a7), b0, c7);
+            c8 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a8), b0, c8);
+            c9 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a9), b0, c9);
+            c10 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a10), b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(Vector512.Create(*a11), b0, c11);
+            b += 16;
+            a0 += kStride; a1 += kStride; a2 += kStride; a3 += kStride; a4 += kStride; a5 += kStride; a6 += kStride; a7 += kStride; a8 += kStride; a9 += kStride; a10 += kStride; a11 += kStride;
+        }
+        Vector512<float> va = Vector512.Create(alpha), vb = Vector512.Create(beta);
+        StoreAvx512Row(c + 0 * ldc, c0, va, vb, mode);
+        StoreAvx512Row(c + 1 * ldc, c1, va, vb, mode);
+        StoreAvx512Row(c + 2 * ldc, c2, va, vb, mode);
+        StoreAvx512Row(c + 3 * ldc, c3, va, vb, mode);
+        StoreAvx512Row(c + 4 * ldc, c4, va, vb, mode);
+        StoreAvx512Row(c + 5 * ldc, c5, va, vb, mode);
+        StoreAvx512Row(c + 6 * ldc, c6, va, vb, mode);
+        StoreAvx512Row(c + 7 * ldc, c7, va, vb, mode);
+        StoreAvx512Row(c + 8 * ldc, c8, va, vb, mode);
+        StoreAvx512Row(c + 9 * ldc, c9, va, vb, mode);
+        StoreAvx512Row(c + 10 * ldc, c10, va, vb, mode);
+        StoreAvx512Row(c + 11 * ldc, c11, va, vb, mode);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void StoreAvx512Row(float* c, Vector512<float> acc, Vector512<float> alpha, Vector512<float> beta, int mode)
+    {
+        Vector512<float> addend = mode == Overwrite ? Vector512<float>.Zero
+            : mode == Scale ? Avx512F.Multiply(Vector512.Load(c), beta)
+            : Vector512.Load(c);
+        Avx512F.FusedMultiplyAdd(acc, alpha, addend).Store(c);
     }
 
     /// <summary>Portable micro-kernel (Vector128: SSE or AdvSimd), multiply then add, no fused operations.</summary>

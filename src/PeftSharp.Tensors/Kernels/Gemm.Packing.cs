@@ -7,16 +7,17 @@ namespace PeftSharp.Tensors.Kernels;
 public static partial class Gemm
 {
     // Packed layouts (all zero-padded to whole panels, so the micro-kernel never needs a bounds check):
-    //   B block (kc, nc) → ceil(nc/16) micro-panels; panel p holds op(B)[pc + k, jc + 16p + j] at [p·kc·16 + k·16 + j].
+    //   B block (kc, nc) → ceil(nc/W) micro-panels of width W (16 or 32, see PanelWidth); panel p holds
+    //   op(B)[pc + k, jc + W·p + j] at [p·kc·W + k·W + j].
     //   A block (mc, kc), transposed A only → ceil(mc/6) panels; panel q holds op(A)[ic + 6q + r, pc + k] at [q·kc·6 + k·6 + r].
 
     /// <summary>Packs op(B)[pc : pc+kc, jc : jc+nc] into 16-column micro-panels, widening 16-bit storage.</summary>
     internal static unsafe void PackB(bool transB, DType type, void* b, int ldb, int pc, int kc, int jc, int nc,
-        float* dst, float* scratch, bool portable)
+        float* dst, float* scratch, int width, bool portable)
     {
         if (type == DType.F32)
         {
-            PackBF32(transB, (float*)b, ldb, pc, kc, jc, nc, dst, portable);
+            PackBF32(transB, (float*)b, ldb, pc, kc, jc, nc, dst, width, portable);
             return;
         }
         // 16-bit storage: widen the block into scratch with the same layout it has in memory (exact conversion),
@@ -28,7 +29,7 @@ public static partial class Gemm
             {
                 LowPrecision.Widen(type, new ReadOnlySpan<ushort>(src + (long)(jc + j) * ldb + pc, kc), new Span<float>(scratch + (long)j * kc, kc));
             }
-            PackBF32(true, scratch, kc, 0, kc, 0, nc, dst, portable);
+            PackBF32(true, scratch, kc, 0, kc, 0, nc, dst, width, portable);
         }
         else
         {
@@ -36,32 +37,32 @@ public static partial class Gemm
             {
                 LowPrecision.Widen(type, new ReadOnlySpan<ushort>(src + (long)(pc + k) * ldb + jc, nc), new Span<float>(scratch + (long)k * nc, nc));
             }
-            PackBF32(false, scratch, nc, 0, kc, 0, nc, dst, portable);
+            PackBF32(false, scratch, nc, 0, kc, 0, nc, dst, width, portable);
         }
     }
 
-    private static unsafe void PackBF32(bool transB, float* b, int ldb, int pc, int kc, int jc, int nc, float* dst, bool portable)
+    private static unsafe void PackBF32(bool transB, float* b, int ldb, int pc, int kc, int jc, int nc, float* dst, int width, bool portable)
     {
-        for (int jr = 0; jr < nc; jr += NR)
+        for (int jr = 0; jr < nc; jr += width)
         {
-            int nr = Math.Min(NR, nc - jr);
+            int nr = Math.Min(width, nc - jr);
             float* d = dst + (long)jr * kc;
             if (!transB)
             {
-                // op(B)[k, j] = b[k·ldb + j]: each k contributes 16 consecutive floats.
+                // op(B)[k, j] = b[k·ldb + j]: each k contributes W consecutive floats.
                 float* s = b + (long)pc * ldb + jc + jr;
-                if (nr == NR)
+                if (nr == width)
                 {
-                    for (int k = 0; k < kc; k++, s += ldb, d += NR)
+                    for (int k = 0; k < kc; k++, s += ldb, d += width)
                     {
-                        Unsafe.CopyBlockUnaligned(d, s, NR * sizeof(float));
+                        Unsafe.CopyBlockUnaligned(d, s, (uint)(width * sizeof(float)));
                     }
                 }
                 else
                 {
-                    for (int k = 0; k < kc; k++, s += ldb, d += NR)
+                    for (int k = 0; k < kc; k++, s += ldb, d += width)
                     {
-                        for (int j = 0; j < NR; j++)
+                        for (int j = 0; j < width; j++)
                         {
                             d[j] = j < nr ? s[j] : 0f;
                         }
@@ -70,21 +71,24 @@ public static partial class Gemm
             }
             else
             {
-                // op(B)[k, j] = b[j·ldb + k]: 16 rows of b, each contiguous in k, become 16 lanes per k.
+                // op(B)[k, j] = b[j·ldb + k]: W rows of b, each contiguous in k, become W lanes per k,
+                // transposed 8 × 8 at a time.
                 float* s = b + (long)(jc + jr) * ldb + pc;
                 int k = 0;
-                if (nr == NR && !portable && Avx.IsSupported)
+                if (nr == width && !portable && Avx.IsSupported)
                 {
                     for (; k <= kc - 8; k += 8)
                     {
-                        Transpose8x8(s + k, ldb, d + k * NR, NR);
-                        Transpose8x8(s + 8L * ldb + k, ldb, d + k * NR + 8, NR);
+                        for (int g = 0; g < width; g += 8)
+                        {
+                            Transpose8x8(s + (long)g * ldb + k, ldb, d + k * width + g, width);
+                        }
                     }
                 }
                 for (; k < kc; k++)
                 {
-                    float* dk = d + k * NR;
-                    for (int j = 0; j < NR; j++)
+                    float* dk = d + k * width;
+                    for (int j = 0; j < width; j++)
                     {
                         dk[j] = j < nr ? s[(long)j * ldb + k] : 0f;
                     }
@@ -124,30 +128,28 @@ public static partial class Gemm
 
     /// <summary>
     /// Packs op(A)[ic : ic+mc, pc : pc+kc] for a transposed A (stored (K, M): op(A)[i, k] = a[k·lda + i]) into
-    /// 6-row panels: for each k the 6 values are consecutive in memory already, so this is a strided copy.
+    /// 6-row panels. The outer loop walks k, so each stored row of A is read once, front to back (mc consecutive
+    /// floats), and scattered 6 at a time into the panels.
     /// </summary>
     private static unsafe void PackA(float* a, int lda, int ic, int mc, int pc, int kc, float* dst)
     {
-        for (int ir = 0; ir < mc; ir += MR)
+        int full = mc / MR * MR;
+        for (int k = 0; k < kc; k++)
         {
-            int mr = Math.Min(MR, mc - ir);
-            float* s = a + (long)pc * lda + ic + ir;
-            float* d = dst + (long)ir * kc;
-            if (mr == MR)
+            float* s = a + (long)(pc + k) * lda + ic;
+            float* d = dst + k * MR;
+            int ir = 0;
+            for (; ir < full; ir += MR)
             {
-                for (int k = 0; k < kc; k++, s += lda, d += MR)
-                {
-                    d[0] = s[0]; d[1] = s[1]; d[2] = s[2]; d[3] = s[3]; d[4] = s[4]; d[5] = s[5];
-                }
+                float* dp = d + (long)ir * kc;
+                dp[0] = s[ir]; dp[1] = s[ir + 1]; dp[2] = s[ir + 2]; dp[3] = s[ir + 3]; dp[4] = s[ir + 4]; dp[5] = s[ir + 5];
             }
-            else
+            if (ir < mc)
             {
-                for (int k = 0; k < kc; k++, s += lda, d += MR)
+                float* dp = d + (long)ir * kc;
+                for (int r = 0; r < MR; r++)
                 {
-                    for (int r = 0; r < MR; r++)
-                    {
-                        d[r] = r < mr ? s[r] : 0f;
-                    }
+                    dp[r] = ir + r < mc ? s[ir + r] : 0f;
                 }
             }
         }

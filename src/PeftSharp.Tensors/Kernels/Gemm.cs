@@ -14,15 +14,17 @@ namespace PeftSharp.Tensors.Kernels;
 /// <summary>
 /// Single-precision matrix multiply: <c>C = alpha·op(A)·op(B) + beta·C</c> on row-major spans.
 /// <para>
-/// Large products run a packed, cache-blocked kernel (6×16 AVX2/FMA micro-kernel, portable fallback) on
-/// <see cref="CpuPool"/>; a single row (M = 1) runs a GEMV that streams B once. B may be stored as bf16 or f16
-/// (widened while packing). Transpositions are read in place, never materialised.
+/// Large products run a packed, cache-blocked kernel (6×16 AVX2/FMA micro-kernel, 6×32 on AVX-512, portable fallback) on
+/// <see cref="CpuPool"/>; up to four rows (M ≤ 4, decode) run a GEMV that streams B once. B may be stored as bf16 or f16
+/// (widened while packing). Transposed operands are absorbed by the packing (or read in place); no transposed copy
+/// of a whole matrix is ever made.
 /// </para>
 /// <para>
 /// Determinism: every element of C is produced by the same sequence of floating-point operations whatever the
 /// number of threads (K is cut into fixed blocks of <see cref="BlockK"/>; work is split only along M and N), so
 /// results are bitwise identical run to run and across <see cref="CpuPool.MaxThreads"/>. They can differ in the
-/// last bits from <see cref="Reference"/>, from the M = 1 path, and between the FMA and portable kernels.
+/// last bits from <see cref="Reference"/>, between the GEMV (M ≤ 4) and the blocked path, and between the FMA and portable kernels (the AVX2
+/// and AVX-512 kernels give identical bits).
 /// </para>
 /// <para>
 /// <c>beta = 0</c> never reads C, so NaN or garbage there is ignored. C must not overlap A or B.
@@ -33,8 +35,18 @@ public static partial class Gemm
     /// <summary>Rows of C computed by one micro-kernel call.</summary>
     internal const int MR = 6;
 
-    /// <summary>Columns of C computed by one micro-kernel call (two 8-lane vectors).</summary>
+    /// <summary>Columns of C computed by one AVX2 or portable micro-kernel call (two 8-lane vectors).</summary>
     internal const int NR = 16;
+
+    /// <summary>Columns of C computed by one AVX-512 micro-kernel call (two 16-lane vectors); the widest panel.</summary>
+    internal const int MaxNR = 32;
+
+    /// <summary>Width of the packed B micro-panels the given kernel consumes.</summary>
+    internal static int PanelWidth(GemmKernel kernel) => kernel == GemmKernel.Avx512 ? MaxNR : NR;
+
+    /// <summary>The fastest kernel this machine supports.</summary>
+    internal static GemmKernel BestKernel { get; } =
+        Avx512F.IsSupported && Fma.IsSupported ? GemmKernel.Avx512 : Fma.IsSupported && Avx2.IsSupported ? GemmKernel.Fma256 : GemmKernel.Portable;
 
     /// <summary>K block: a 16-column B micro-panel (KC·16·4 bytes = 16 KiB) stays in L1 across the row loop.</summary>
     internal const int BlockK = 256;
@@ -45,7 +57,15 @@ public static partial class Gemm
     /// <summary>N block: columns of packed B (KC·NC·4 bytes = 512 KiB) per packing pass, sized for L2.</summary>
     internal const int BlockN = 512;
 
-    /// <summary>True when this machine runs the AVX2/FMA micro-kernel; otherwise the portable one is used.</summary>
+    /// <summary>The micro-kernel large products use on this machine, e.g. "AVX-512 6x32" (N ≤ 16 uses the 16-wide one).</summary>
+    public static string KernelName => BestKernel switch
+    {
+        GemmKernel.Avx512 => "AVX-512 6x32",
+        GemmKernel.Fma256 => "AVX2/FMA 6x16",
+        _ => "portable 6x16",
+    };
+
+    /// <summary>True when this machine runs an FMA micro-kernel (AVX2, or AVX-512 where available); otherwise the portable one is used.</summary>
     public static bool IsAccelerated => Fma.IsSupported && Avx2.IsSupported;
 
     /// <summary>Computes <c>C = alpha·op(A)·op(B) + beta·C</c> (see the class remarks for layout and determinism).</summary>
@@ -98,7 +118,7 @@ public static partial class Gemm
                 A = pa, Lda = lda, StrideA = strideA,
                 B = pb, BType = DType.F32, Ldb = ldb, StrideB = strideB,
                 C = pc, Ldc = ldc, StrideC = strideC, Batch = batchCount,
-                Portable = options.Portable,
+                Kernel = options.Kernel,
             };
             Run(in problem, options.MaxThreads);
         }
@@ -126,7 +146,7 @@ public static partial class Gemm
                 A = pa, Lda = lda,
                 B = pb, BType = bType, Ldb = ldb,
                 C = pc, Ldc = ldc, Batch = 1,
-                Portable = options.Portable,
+                Kernel = options.Kernel,
             };
             Run(in problem, options.MaxThreads);
         }
@@ -183,15 +203,32 @@ public static partial class Gemm
 }
 
 /// <summary>Knobs the tests and benchmarks use to pin a code path; the public API always uses <see cref="Default"/>.</summary>
-internal readonly record struct GemmOptions(int MaxThreads, bool Portable)
+internal readonly record struct GemmOptions(int MaxThreads, GemmKernel Kernel)
 {
-    public static GemmOptions Default => new(CpuPool.MaxThreads, !Gemm.IsAccelerated);
+    public static GemmOptions Default => new(CpuPool.MaxThreads, Gemm.BestKernel);
+}
+
+/// <summary>Micro-kernel families; tests force each one that the machine supports.</summary>
+internal enum GemmKernel
+{
+    /// <summary>Vector128 multiply then add: runs everywhere (SSE, AdvSimd), no fused operations.</summary>
+    Portable,
+
+    /// <summary>AVX2 + FMA3, 6×16 tiles.</summary>
+    Fma256,
+
+    /// <summary>AVX-512F, 6×32 tiles; bitwise identical results to <see cref="Fma256"/>.</summary>
+    Avx512,
+
+    /// <summary>AVX-512F on 16-wide panels (N ≤ 16): 12×16 tiles, remaining rows by the 6×16 FMA kernel; identical bits.</summary>
+    Avx512Narrow,
 }
 
 /// <summary>One validated problem in raw pointers (the spans are pinned by the caller for the whole call).</summary>
 internal unsafe struct GemmProblem
 {
-    public bool TransA, TransB, Portable;
+    public bool TransA, TransB;
+    public GemmKernel Kernel;
     public int M, N, K, Batch;
     public float Alpha, Beta;
     public float* A;

@@ -10,17 +10,29 @@ public sealed class ChatTemplate
 {
     private readonly Stmt[] _body;
 
-    private ChatTemplate(string source, Stmt[] body)
+    private ChatTemplate(string source, Stmt[] body, long maxLoopIterations)
     {
         Source = source;
         _body = body;
+        MaxLoopIterations = maxLoopIterations;
     }
+
+    /// <summary>Default for <see cref="MaxLoopIterations"/>.</summary>
+    public const long DefaultMaxLoopIterations = 10_000_000;
 
     /// <summary>The template text as given.</summary>
     public string Source { get; }
 
     /// <summary>Upper bound on loop iterations in one render, so a hostile template cannot run forever.</summary>
-    public long MaxLoopIterations { get; init; } = 10_000_000;
+    public long MaxLoopIterations { get; }
+
+    /// <summary>The same parsed template with another loop-iteration budget.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxLoopIterations"/> is not positive.</exception>
+    public ChatTemplate WithMaxLoopIterations(long maxLoopIterations)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxLoopIterations);
+        return new ChatTemplate(Source, _body, maxLoopIterations);
+    }
 
     /// <summary>Parses a template.</summary>
     /// <exception cref="TemplateSyntaxException">Malformed template, or a construct this engine does not support; the message names it and its line and column.</exception>
@@ -28,7 +40,7 @@ public sealed class ChatTemplate
     {
         ArgumentNullException.ThrowIfNull(source);
         var tokens = Lexer.Tokenize(Lexer.Normalize(source));
-        return new ChatTemplate(source, Parser.Parse(tokens));
+        return new ChatTemplate(source, Parser.Parse(tokens), DefaultMaxLoopIterations);
     }
 
     /// <summary>
@@ -57,7 +69,8 @@ public sealed class ChatTemplate
     /// <summary>
     /// Builds the context as <c>transformers</c>' <c>apply_chat_template</c> does and renders: <c>messages</c>,
     /// <c>add_generation_prompt</c>, <c>tools</c> (null unless given in <paramref name="extraContext"/>),
-    /// <c>documents</c> (null), the special tokens the config sets (<c>bos_token</c>, <c>eos_token</c>, ...), then
+    /// <c>documents</c> (null), the non-empty special tokens the config sets (<c>bos_token</c>, <c>eos_token</c>, ...,
+    /// and <c>additional_special_tokens</c> as a list when present), then
     /// <paramref name="extraContext"/>. The template is chosen by <paramref name="templateName"/>; without one, a
     /// config with named templates uses "tool_use" when tools are given and such a template exists, else "default".
     /// </summary>
@@ -99,9 +112,17 @@ public sealed class ChatTemplate
             new("tools", null),
             new("documents", null),
         };
+        // transformers passes special_tokens_map: every set, non-empty special token, plus the additional ones.
         foreach (var (name, token) in config.SpecialTokens)
         {
-            context.Add(new(name, token));
+            if (token.Length > 0)
+            {
+                context.Add(new(name, token));
+            }
+        }
+        if (config.AdditionalSpecialTokens.Count > 0)
+        {
+            context.Add(new("additional_special_tokens", config.AdditionalSpecialTokens.ToList()));
         }
         if (extraContext is not null)
         {

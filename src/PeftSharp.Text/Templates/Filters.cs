@@ -20,6 +20,7 @@ internal static class Filters
         ["escape"] = (_, v, a) => Str(v, a, "escape", Escape),
         ["first"] = (_, v, a) => First(v, a),
         ["float"] = (_, v, a) => ToFloat(v, a),
+        ["format"] = (_, v, a) => Format(v, a),
         ["indent"] = (_, v, a) => Indent(v, a),
         ["int"] = (_, v, a) => ToInt(v, a),
         ["items"] = (_, v, a) => Items(v, a),
@@ -47,7 +48,7 @@ internal static class Filters
         ["trim"] = (_, v, a) => Trim(v, a),
         ["unique"] = (_, v, a) => Unique(v, a),
         ["upper"] = (_, v, a) => Str(v, a, "upper", PyStr.Upper),
-        ["wordcount"] = (_, v, a) => Str(v, a, "wordcount", x => x) is string t ? (long)PyStr.Split(t, null, -1).Count : 0L,
+        ["wordcount"] = (_, v, a) => WordCount(v, a),
     };
 
     static Filters()
@@ -77,11 +78,12 @@ internal static class Filters
     private static object? Abs(object? v, Arguments a)
     {
         NoArgs(a, "abs");
+        // Arms are cast to object so C# does not unify long and double into double.
         return v switch
         {
-            long l => l == long.MinValue ? throw new PyException("integer result is outside the 64-bit range this engine supports") : Math.Abs(l),
-            bool b => b ? 1L : 0L,
-            double d => Math.Abs(d),
+            long l => l == long.MinValue ? throw new PyException("integer result is outside the 64-bit range this engine supports") : (object)Math.Abs(l),
+            bool b => (object)(b ? 1L : 0L),
+            double d => (object)Math.Abs(d),
             _ => throw new PyException($"bad operand type for abs(): '{Py.TypeName(v)}'"),
         };
     }
@@ -240,6 +242,25 @@ internal static class Filters
         }
     }
 
+    /// <summary>Jinja2's format filter: <c>str(value) % args</c>, or <c>% kwargs</c> as a mapping.</summary>
+    private static object? Format(object? v, Arguments a)
+    {
+        if (a.Positional.Length > 0 && a.Named.Length > 0)
+        {
+            throw new PyException("can't handle positional and keyword arguments at the same time");
+        }
+        if (a.Named.Length > 0)
+        {
+            var d = new PyDict();
+            foreach (var (k, val) in a.Named)
+            {
+                d[k] = val;
+            }
+            return PyFormat.Percent(Py.Str(v), d);
+        }
+        return PyFormat.Percent(Py.Str(v), a.Positional);
+    }
+
     private static object? Indent(object? v, Arguments a)
     {
         var b = a.Bind("filter 'indent'", "width", "first", "blank");
@@ -251,25 +272,46 @@ internal static class Filters
         };
         bool first = Arguments.Given(b[1]) && Py.Truthy(b[1]);
         bool blank = Arguments.Given(b[2]) && Py.Truthy(b[2]);
-        string s = Py.Str(v) + "\n";
-        var lines = PyStr.SplitLines(s, keepEnds: true).Cast<string>().ToList();
-        var sb = new StringBuilder();
-        if (lines.Count > 0)
+        // Jinja2 appends "\n" before splitlines() so a trailing newline yields a last (empty) line.
+        var lines = PyStr.SplitLines(Py.Str(v) + "\n", keepEnds: false).Cast<string>().ToList();
+        string result;
+        if (blank)
         {
-            sb.Append(lines[0]);
+            result = string.Join("\n" + pad, lines);
+        }
+        else
+        {
+            var sb = new StringBuilder(lines.Count > 0 ? lines[0] : "");
             for (int i = 1; i < lines.Count; i++)
             {
-                var line = lines[i];
-                if (blank || PyStr.Strip(line, null, true, true).Length > 0)
+                sb.Append('\n');
+                if (lines[i].Length > 0)
                 {
                     sb.Append(pad);
                 }
-                sb.Append(line);
+                sb.Append(lines[i]);
             }
+            result = sb.ToString();
         }
-        var result = sb.ToString();
-        result = result[..^1];
         return first ? pad + result : result;
+    }
+
+    /// <summary>Jinja2 counts matches of the regex \w+ (runs of letters, digits and underscores).</summary>
+    private static object? WordCount(object? v, Arguments a)
+    {
+        NoArgs(a, "wordcount");
+        long words = 0;
+        bool inWord = false;
+        foreach (var r in Py.Str(v).EnumerateRunes())
+        {
+            bool w = Rune.IsLetterOrDigit(r) || r.Value == '_' || Rune.GetUnicodeCategory(r) is UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.ConnectorPunctuation;
+            if (w && !inWord)
+            {
+                words++;
+            }
+            inWord = w;
+        }
+        return words;
     }
 
     private static object? Items(object? v, Arguments a)
@@ -278,8 +320,8 @@ internal static class Filters
         return v switch
         {
             Undefined => new List<object?>(),
-            PyDict d => Methods.Call(d, "items", Arguments.Empty),
-            _ => throw new PyException($"Can only get item pairs from a mapping, not {Py.TypeName(v)}."),
+            PyDict d => new DictView(d, "items").Items(),
+            _ => throw new PyException("Can only get item pairs from a mapping."),
         };
     }
 

@@ -199,7 +199,7 @@ internal sealed class Lexer
         return i;
     }
 
-    private bool At(int i, string s) => string.CompareOrdinal(_src, i, s, 0, s.Length) == 0;
+    private bool At(int i, string s) => i < _src.Length && _src.AsSpan(i).StartsWith(s, StringComparison.Ordinal);
 
     /// <summary>If a <c>{% raw %}</c> tag starts at <paramref name="tag"/>, the offset just after it; else -1.</summary>
     private int MatchRawBegin(int tag)
@@ -340,6 +340,10 @@ internal sealed class Lexer
     private bool TryLexTagEnd(bool isBlock)
     {
         int start = _pos;
+        if (_src[_pos] is not ('-' or '+' or '%' or '}'))
+        {
+            return false;
+        }
         if (isBlock)
         {
             if (At(_pos, "-%}"))
@@ -381,45 +385,66 @@ internal sealed class Lexer
         return true;
     }
 
-    private static readonly string[] Operators =
-        ["//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*", "%", "~", "[", "]", "(", ")", "{", "}", ">", "<", "=", ".", ":", "|", ",", ";"];
+    /// <summary>The operator at the current position: two-character operators first, then single characters.</summary>
+    private string? MatchOperator()
+    {
+        char c = _src[_pos];
+        char n = _pos + 1 < _src.Length ? _src[_pos + 1] : '\0';
+        switch (c)
+        {
+            case '/': return n == '/' ? "//" : "/";
+            case '*': return n == '*' ? "**" : "*";
+            case '=': return n == '=' ? "==" : "=";
+            case '!': return n == '=' ? "!=" : null;
+            case '>': return n == '=' ? ">=" : ">";
+            case '<': return n == '=' ? "<=" : "<";
+            case '+': return "+";
+            case '-': return "-";
+            case '%': return "%";
+            case '~': return "~";
+            case '[': return "[";
+            case ']': return "]";
+            case '(': return "(";
+            case ')': return ")";
+            case '{': return "{";
+            case '}': return "}";
+            case '.': return ".";
+            case ':': return ":";
+            case '|': return "|";
+            case ',': return ",";
+            case ';': return ";";
+            default: return null;
+        }
+    }
 
     private void LexOperator(Stack<(char Close, int Offset)> brackets)
     {
-        foreach (var op in Operators)
+        var op = MatchOperator() ?? throw Error($"Unexpected character {Py.Repr(_src[_pos].ToString())}", _pos);
+        switch (op)
         {
-            if (!At(_pos, op))
-            {
-                continue;
-            }
-            switch (op)
-            {
-                case "(":
-                    brackets.Push((')', _pos));
-                    break;
-                case "[":
-                    brackets.Push((']', _pos));
-                    break;
-                case "{":
-                    brackets.Push(('}', _pos));
-                    break;
-                case ")" or "]" or "}":
-                    if (brackets.Count == 0)
-                    {
-                        throw Error($"Unexpected '{op}'", _pos);
-                    }
-                    var (close, _) = brackets.Pop();
-                    if (close != op[0])
-                    {
-                        throw Error($"Unexpected '{op}', expected '{close}'", _pos);
-                    }
-                    break;
-            }
-            Emit(TokenKind.Operator, op, _pos);
-            _pos += op.Length;
-            return;
+            case "(":
+                brackets.Push((')', _pos));
+                break;
+            case "[":
+                brackets.Push((']', _pos));
+                break;
+            case "{":
+                brackets.Push(('}', _pos));
+                break;
+            case ")" or "]" or "}":
+                if (brackets.Count == 0)
+                {
+                    throw Error($"Unexpected '{op}'", _pos);
+                }
+                var (close, _) = brackets.Pop();
+                if (close != op[0])
+                {
+                    throw Error($"Unexpected '{op}', expected '{close}'", _pos);
+                }
+                break;
         }
-        throw Error($"Unexpected character {Py.Repr(_src[_pos].ToString())}", _pos);
+        Emit(TokenKind.Operator, op, _pos);
+        _pos += op.Length;
     }
 
     private void LexNumber()
@@ -440,7 +465,11 @@ internal sealed class Lexer
                     {
                         throw Error($"Invalid digit '{_src[_pos]}' in integer literal", _pos);
                     }
-                    v = checked(v * radix + d);
+                    if (v > (long.MaxValue - d) / radix)
+                    {
+                        throw Error($"Integer literal {_src[start..(_pos + 1)]}... is outside the 64-bit range this engine supports", start);
+                    }
+                    v = v * radix + d;
                     digits++;
                 }
                 _pos++;

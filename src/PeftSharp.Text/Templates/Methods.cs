@@ -273,15 +273,9 @@ internal static class Methods
     {
         switch (name)
         {
-            case "items":
-                args.Bind("dict.items()");
-                return d.Select(kv => (object?)new object?[] { kv.Key, kv.Value }).ToList();
-            case "keys":
-                args.Bind("dict.keys()");
-                return d.Keys.Cast<object?>().ToList();
-            case "values":
-                args.Bind("dict.values()");
-                return d.Values.ToList();
+            case "items" or "keys" or "values":
+                args.Bind($"dict.{name}()");
+                return new DictView(d, name);
             case "get":
             {
                 var a = args.Bind("dict.get()", "key", "default");

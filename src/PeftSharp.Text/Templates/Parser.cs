@@ -9,6 +9,11 @@ internal sealed class Parser
     private static readonly HashSet<string> UnsupportedTags =
         ["include", "import", "from", "extends", "block", "call", "autoescape", "do", "trans", "pluralize", "print", "endblock"];
 
+    /// <summary>Jinja2 built-in filters this engine does not implement (named specifically in errors).</summary>
+    private static readonly HashSet<string> UnsupportedJinjaFilters =
+        ["batch", "filesizeformat", "forceescape", "groupby", "pprint", "random", "slice", "striptags", "truncate",
+         "urlencode", "urlize", "wordwrap", "xmlattr"];
+
     private readonly List<Token> _tokens;
     private int _i;
     private int _depth;
@@ -27,7 +32,16 @@ internal sealed class Parser
 
     private Token Peek(int k = 1) => _tokens[Math.Min(_i + k, _tokens.Count - 1)];
 
-    private Token Next() => _tokens[_i++ < _tokens.Count - 1 ? _i - 1 : _tokens.Count - 1];
+    /// <summary>Returns the current token and advances; the End token is never passed.</summary>
+    private Token Next()
+    {
+        var t = _tokens[_i];
+        if (_i < _tokens.Count - 1)
+        {
+            _i++;
+        }
+        return t;
+    }
 
     private static TemplateSyntaxException Fail(string reason, Token at) => new(reason, at.Line, at.Column);
 
@@ -166,7 +180,9 @@ internal sealed class Parser
                     return ParseWith(kw);
                 case "generation":
                     ExpectBlockEnd();
-                    return new GenerationStmt(ParseBody(["endgeneration"], out _), kw.Line, kw.Column).Also(ExpectBlockEnd);
+                    var generated = ParseBody(["endgeneration"], out _);
+                    ExpectBlockEnd();
+                    return new GenerationStmt(generated, kw.Line, kw.Column);
                 case "break":
                 case "continue":
                     ExpectBlockEnd();
@@ -821,7 +837,9 @@ internal sealed class Parser
         }
         if (!Filters.Exists(name))
         {
-            throw Fail($"No filter named '{name}' (unsupported or unknown filter)", nameTok);
+            throw Fail(UnsupportedJinjaFilters.Contains(name)
+                ? $"Unsupported filter '{name}'"
+                : $"No filter named '{name}' (unsupported or unknown filter)", nameTok);
         }
         var args = IsOp("(") ? ParseCallArgs() : CallArguments.None;
         return new FilterExpr(input, name, args, nameTok.Line, nameTok.Column);
@@ -863,15 +881,5 @@ internal sealed class Parser
         }
         Expr test = new TestExpr(node, name, args, nameTok.Line, nameTok.Column);
         return negated ? new NotExpr(test, isTok.Line, isTok.Column) : test;
-    }
-}
-
-internal static class StmtExtensions
-{
-    /// <summary>Runs <paramref name="after"/> and returns the statement (keeps block parsing one expression).</summary>
-    public static Stmt Also(this Stmt stmt, Action after)
-    {
-        after();
-        return stmt;
     }
 }

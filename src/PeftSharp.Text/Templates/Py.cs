@@ -9,6 +9,9 @@ internal static class Py
     /// <summary>Largest list or string a repetition may build; larger requests are refused rather than exhausting memory.</summary>
     public const int MaxRepeatedLength = 1 << 24;
 
+    /// <summary>Largest string or list concatenation builds; doubling a value in a loop fails here instead of exhausting memory.</summary>
+    public const int MaxValueLength = 1 << 26;
+
     public static string TypeName(object? v) =>
         v switch
         {
@@ -23,6 +26,7 @@ internal static class Py
             Undefined => "Undefined",
             JinjaNamespace => "Namespace",
             LoopContext => "LoopContext",
+            DictView view => "dict_" + view.Kind,
             Macro => "Macro",
             BoundMethod => "builtin_function_or_method",
             Callable => "function",
@@ -43,6 +47,7 @@ internal static class Py
             List<object?> l => l.Count != 0,
             object?[] t => t.Length != 0,
             PyDict d => d.Count != 0,
+            DictView view => view.Dict.Count != 0,
             Undefined => false,
             _ => true,
         };
@@ -136,6 +141,11 @@ internal static class Py
                     AppendRepr(sb, val, depth + 1);
                 }
                 sb.Append("}>");
+                break;
+            case DictView view:
+                sb.Append("dict_").Append(view.Kind).Append('(');
+                AppendRepr(sb, view.Items(), depth + 1);
+                sb.Append(')');
                 break;
             case LoopContext loop:
                 sb.Append("<LoopContext ").Append(loop.Index0 + 1).Append('/').Append(loop.Items.Count).Append('>');
@@ -460,10 +470,12 @@ internal static class Py
         switch (a)
         {
             case string s when b is string t:
+                CheckLength((long)s.Length + t.Length, "str");
                 return string.Concat(s, t);
             case string:
                 throw new PyException($"can only concatenate str (not \"{TypeName(b)}\") to str");
             case List<object?> l when b is List<object?> m:
+                CheckLength((long)l.Count + m.Count, "list");
                 var r = new List<object?>(l.Count + m.Count);
                 r.AddRange(l);
                 r.AddRange(m);
@@ -516,6 +528,14 @@ internal static class Py
             throw new PyException($"can't multiply sequence by non-int of type '{TypeName(a is string or List<object?> or object?[] ? b : a)}'");
         }
         throw Unsupported("*", a, b);
+    }
+
+    private static void CheckLength(long length, string type)
+    {
+        if (length > MaxValueLength)
+        {
+            throw new PyException($"{type} of {length} elements is above the limit of {MaxValueLength}");
+        }
     }
 
     private static object Repeat(object seq, long n)
@@ -648,9 +668,9 @@ internal static class Py
             }
             return r;
         }
-        if (a is string)
+        if (a is string fmt)
         {
-            throw new PyException("printf-style string formatting ('%' on a string) is not supported");
+            return PyFormat.Percent(fmt, b);
         }
         throw Unsupported("%", a, b);
     }
@@ -726,6 +746,7 @@ internal static class Py
             List<object?> l => l.Count,
             object?[] t => t.Length,
             PyDict d => d.Count,
+            DictView view => view.Dict.Count,
             Undefined => 0,
             LoopContext loop => loop.Items.Count,
             _ => throw new PyException($"object of type '{TypeName(v)}' has no len()"),
@@ -742,6 +763,8 @@ internal static class Py
                 return [.. t];
             case PyDict d:
                 return [.. d.Keys];
+            case DictView view:
+                return view.Items();
             case string s:
                 return PyStr.Characters(s);
             case Undefined:
@@ -762,10 +785,6 @@ internal static class Py
                 {
                     return s.Contains(sub, StringComparison.Ordinal);
                 }
-                if (item is Undefined u)
-                {
-                    u.Fail();
-                }
                 throw new PyException($"'in <string>' requires string as left operand, not {TypeName(item)}");
             case List<object?> l:
                 return l.Exists(x => Eq(x, item));
@@ -773,6 +792,8 @@ internal static class Py
                 return Array.Exists(t, x => Eq(x, item));
             case PyDict d:
                 return item is not null and not List<object?> and not PyDict and not Undefined && d.ContainsKey(item);
+            case DictView view:
+                return view.Items().Exists(x => Eq(x, item));
             case Undefined:
                 return false;
             default:
@@ -869,10 +890,9 @@ internal static class Py
                 return SliceIndices(t.Length, a, b, c).Select(i => t[i]).ToArray();
             case string s:
                 return PyStr.Slice(s, a, b, c);
-            case null:
-                return Undefined.Member(obj, "slice");
             default:
-                throw new PyException($"'{TypeName(obj)}' object is not subscriptable");
+                // Jinja2's getitem turns the TypeError of an unsliceable object into an undefined value.
+                return Undefined.Member(obj, "slice");
         }
     }
 

@@ -192,7 +192,7 @@ internal static class PyStr
                 }
                 if (maxSplit >= 0 && result.Count == maxSplit)
                 {
-                    result.Add(RStripSpace(s[i..]));
+                    result.Add(s[i..]);
                     break;
                 }
                 int j = i;
@@ -224,8 +224,6 @@ internal static class PyStr
         return result;
     }
 
-    private static string RStripSpace(string s) => Strip(s, null, false, true);
-
     /// <summary>Python <c>str.rsplit(sep, maxsplit)</c>.</summary>
     public static List<object?> RSplit(string s, string? sep, long maxSplit)
     {
@@ -249,7 +247,7 @@ internal static class PyStr
                 }
                 if (result.Count == maxSplit)
                 {
-                    result.Add(Strip(s[..i], null, true, false));
+                    result.Add(s[..i]);
                     break;
                 }
                 int j = i;

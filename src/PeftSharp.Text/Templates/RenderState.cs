@@ -31,6 +31,9 @@ internal sealed class RenderState(Scope root, TimeProvider clock, long maxIterat
     /// <summary>Nesting limit for macro calls (recursive macros) so a runaway template fails instead of overflowing the stack.</summary>
     public const int MaxCallDepth = 200;
 
+    /// <summary>Output size at which rendering stops (a prompt is never this long; a runaway template can be).</summary>
+    public const int MaxOutputLength = 1 << 26;
+
     private long _iterations;
 
     public StringBuilder Output { get; set; } = new();

@@ -38,6 +38,10 @@ internal sealed class OutputStmt(Expr expr, int line, int column) : Stmt(line, c
 {
     public override Flow Run(RenderState s)
     {
+        if (s.Output.Length > RenderState.MaxOutputLength)
+        {
+            throw Error($"the rendered text exceeds {RenderState.MaxOutputLength} characters");
+        }
         var v = expr.Eval(s);
         if (v is string str)
         {
@@ -160,10 +164,13 @@ internal sealed class FilterBlockStmt(FilterExpr[] filters, Stmt[] body, int lin
 
 internal static class Capture
 {
+    /// <summary>Renders a block body into a string, in its own scope as Jinja2 does for set and filter blocks.</summary>
     public static string Render(RenderState s, Stmt[] body)
     {
         var saved = s.Output;
+        var savedScope = s.Scope;
         s.Output = new System.Text.StringBuilder();
+        s.Scope = new Scope(savedScope);
         try
         {
             Stmt.RunAll(body, s);
@@ -172,6 +179,7 @@ internal static class Capture
         finally
         {
             s.Output = saved;
+            s.Scope = savedScope;
         }
     }
 }

@@ -18,7 +18,7 @@ internal static class TemplateTests
         ["number"] = (v, a) => NoArgs(a, "number") && v is long or double or bool,
         ["string"] = (v, a) => NoArgs(a, "string") && v is string,
         ["mapping"] = (v, a) => NoArgs(a, "mapping") && v is PyDict,
-        ["iterable"] = (v, a) => NoArgs(a, "iterable") && v is string or List<object?> or object?[] or PyDict or Undefined or LoopContext,
+        ["iterable"] = (v, a) => NoArgs(a, "iterable") && v is string or List<object?> or object?[] or PyDict or Undefined or LoopContext or DictView,
         ["sequence"] = (v, a) => NoArgs(a, "sequence") && v is string or List<object?> or object?[] or PyDict or Undefined,
         ["callable"] = (v, a) => NoArgs(a, "callable") && v is Callable or Undefined,
         ["escaped"] = (_, a) => NoArgs(a, "escaped") && false,

@@ -96,6 +96,23 @@ internal sealed class PyKeyComparer : IEqualityComparer<object>
         };
 }
 
+/// <summary>Python's <c>dict_items</c> / <c>dict_keys</c> / <c>dict_values</c>: iterable views, printed as <c>dict_items([...])</c>.</summary>
+internal sealed class DictView(PyDict dict, string kind)
+{
+    public PyDict Dict { get; } = dict;
+
+    /// <summary>"items", "keys" or "values".</summary>
+    public string Kind { get; } = kind;
+
+    public List<object?> Items() =>
+        Kind switch
+        {
+            "items" => Dict.Select(kv => (object?)new object?[] { kv.Key, kv.Value }).ToList(),
+            "keys" => Dict.Keys.Cast<object?>().ToList(),
+            _ => Dict.Values.ToList(),
+        };
+}
+
 /// <summary>The object <c>namespace(...)</c> returns: attributes assignable with <c>{% set ns.x = ... %}</c>.</summary>
 internal sealed class JinjaNamespace
 {

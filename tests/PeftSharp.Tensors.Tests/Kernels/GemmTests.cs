@@ -6,16 +6,26 @@ public class GemmTests
 {
     private static readonly int[] Sizes = [1, 7, 8, 9, 63, 64, 65, 257];
 
+    /// <summary>Every micro-kernel this machine can run (the portable one runs everywhere).</summary>
+    internal static GemmKernel[] SupportedKernels => Gemm.BestKernel switch
+    {
+        GemmKernel.Avx512 => [GemmKernel.Portable, GemmKernel.Fma256, GemmKernel.Avx512],
+        GemmKernel.Fma256 => [GemmKernel.Portable, GemmKernel.Fma256],
+        _ => [GemmKernel.Portable],
+    };
+
+    private static GemmOptions[] AllKernels(int threads) => SupportedKernels.Select(k => new GemmOptions(threads, k)).ToArray();
+
     public static TheoryData<bool, bool> Transpositions => new() { { false, false }, { false, true }, { true, false }, { true, true } };
 
     /// <summary>
     /// Every size pair from {1, 7, 8, 9, 63, 64, 65, 257}³ so every tail of the 6×16 tile and the M = 1 GEMV run,
-    /// for both the accelerated kernel and the portable one (one float64 reference serves both).
+    /// for every micro-kernel the machine supports (one float64 reference serves them all).
     /// </summary>
     [Theory]
     [MemberData(nameof(Transpositions))]
     public void Sgemm_AndPortableKernel_MatchReference_EverySizeAndTransposition(bool transA, bool transB)
-        => SweepAgainstReference(transA, transB, new GemmOptions(2, Portable: !Gemm.IsAccelerated), new GemmOptions(2, Portable: true));
+        => SweepAgainstReference(transA, transB, AllKernels(2));
 
     private static void SweepAgainstReference(bool transA, bool transB, params GemmOptions[] options)
     {
@@ -38,12 +48,43 @@ public class GemmTests
 
     [Theory]
     [MemberData(nameof(Transpositions))]
+    public void FewRows_GemvPath_MatchesReference_AndEachRowEqualsASingleRowCall(bool transA, bool transB)
+    {
+        var rng = new Random(17);
+        foreach (int m in new[] { 2, 3, Gemm.GemvMaxRows })
+        {
+            foreach ((int n, int k) in new[] { (65, 257), (300, 9), (7, 40) })
+            {
+                foreach (GemmKernel kernel in SupportedKernels)
+                {
+                    var p = Problem.Random(rng, transA, transB, m, n, k, padding: 3);
+                    p.CheckAgainstReference(0.75f, 0.5f, new GemmOptions(2, kernel));
+                    float[] all = p.Run(0.75f, 0.5f, new GemmOptions(2, kernel));
+                    for (int i = 0; i < m; i++)
+                    {
+                        // Row i alone: op(A) row i is A[i, :] (or A[:, i] when transposed), C row i.
+                        float[] row = p.C0.AsSpan(i * p.Ldc, n).ToArray();
+                        float[] aRow = new float[k];
+                        for (int kk = 0; kk < k; kk++)
+                        {
+                            aRow[kk] = transA ? p.A[kk * p.Lda + i] : p.A[i * p.Lda + kk];
+                        }
+                        Gemm.SgemmStridedBatched(false, transB, 1, n, k, 0.75f, aRow, k, 0, p.B, p.Ldb, 0, 0.5f, row, n, 0, 1, new GemmOptions(2, kernel));
+                        Assert.Equal(row, all.AsSpan(i * p.Ldc, n).ToArray());
+                    }
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transpositions))]
     public void Sgemm_CrossesEveryBlockBoundary(bool transA, bool transB)
     {
         // Larger than one M block (144), one K block (256) and one N block (512) with ragged tails.
         var rng = new Random(99);
-        var p = Problem.Random(rng, transA, transB, 301, 530, 520, padding: 5);
-        p.CheckAgainstReference(0.5f, 0.25f, new GemmOptions(2, Portable: !Gemm.IsAccelerated), new GemmOptions(2, Portable: true));
+        var p = Problem.Random(rng, transA, transB, 151, 530, 300, padding: 5);
+        p.CheckAgainstReference(0.5f, 0.25f, AllKernels(2));
     }
 
     [Theory]
@@ -54,13 +95,32 @@ public class GemmTests
         foreach ((int m, int n, int k) in new[] { (257, 300, 600), (70, 16, 300), (1, 777, 300), (200, 40, 16) })
         {
             var p = Problem.Random(rng, transA, transB, m, n, k, padding: 1);
-            float[] one = p.Run(1f, 1f, new GemmOptions(1, false));
-            float[] two = p.Run(1f, 1f, new GemmOptions(2, false));
-            float[] three = p.Run(1f, 1f, new GemmOptions(3, false));
-            float[] again = p.Run(1f, 1f, new GemmOptions(2, false));
+            float[] one = p.Run(1f, 1f, new GemmOptions(1, Gemm.BestKernel));
+            float[] two = p.Run(1f, 1f, new GemmOptions(2, Gemm.BestKernel));
+            float[] three = p.Run(1f, 1f, new GemmOptions(3, Gemm.BestKernel));
+            float[] again = p.Run(1f, 1f, new GemmOptions(2, Gemm.BestKernel));
             Assert.Equal(one, two);
             Assert.Equal(one, three);
             Assert.Equal(two, again);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transpositions))]
+    public void FmaKernels_Avx2AndAvx512_ProduceIdenticalBits(bool transA, bool transB)
+    {
+        // Both perform fma(A[r,k], B[k,j], acc) in increasing k with one accumulator per element, and the same store
+        // step, so the panel width must not change a single bit.
+        GemmKernel[] fma = SupportedKernels.Where(k => k != GemmKernel.Portable).ToArray();
+        var rng = new Random(3);
+        foreach ((int m, int n, int k) in new[] { (65, 257, 300), (7, 33, 9), (130, 100, 520), (130, 16, 300), (65, 9, 70) })
+        {
+            var p = Problem.Random(rng, transA, transB, m, n, k, padding: 1);
+            float[][] results = fma.Select(kernel => p.Run(0.75f, 0.5f, new GemmOptions(2, kernel))).ToArray();
+            for (int i = 1; i < results.Length; i++)
+            {
+                Assert.Equal(results[0], results[i]);
+            }
         }
     }
 
@@ -74,11 +134,11 @@ public class GemmTests
         {
             foreach (bool transB in new[] { false, true })
             {
-                foreach ((int m, int n, int k) in new[] { (1, 65, 257), (1, 300, 9), (9, 63, 65), (65, 257, 300), (7, 530, 20) })
+                foreach ((int m, int n, int k) in new[] { (1, 65, 257), (1, 300, 9), (3, 40, 33), (9, 63, 65), (33, 130, 300), (7, 530, 20) })
                 {
-                    foreach (bool portable in new[] { false, true })
+                    foreach (GemmKernel kernel in SupportedKernels)
                     {
-                        var options = new GemmOptions(2, portable || !Gemm.IsAccelerated);
+                        var options = new GemmOptions(2, kernel);
                         var p = Problem.Random(rng, transA, transB, m, n, k, padding: 2);
                         ushort[] b16 = new ushort[p.B.Length];
                         LowPrecision.Narrow(type, p.B, b16);
@@ -99,6 +159,57 @@ public class GemmTests
                 }
             }
         }
+    }
+
+    [Fact]
+    public void PackedB_EqualsUnpackedCall_Bitwise_ForFloatAndSixteenBit()
+    {
+        var rng = new Random(21);
+        foreach (GemmKernel kernel in SupportedKernels)
+        {
+            foreach (bool transA in new[] { false, true })
+            {
+                foreach (bool transB in new[] { false, true })
+                {
+                    foreach ((int m, int n, int k) in new[] { (1, 65, 257), (9, 530, 300), (64, 16, 7) })
+                    {
+                        var p = Problem.Random(rng, transA, transB, m, n, k, padding: 2);
+                        var options = new GemmOptions(2, kernel);
+                        float[] expected = p.Run(0.5f, 1f, options);
+                        if (m == 1)
+                        {
+                            // M ≤ 4 takes the GEMV path unpacked; the packed call runs the blocked kernel instead,
+                            // so compare it with the reference bound rather than bit for bit.
+                            expected = p.C0.ToArray();
+                            Gemm.Reference.Sgemm(transA, transB, m, n, k, 0.5f, p.A, p.Lda, p.B, p.Ldb, 1f, expected, p.Ldc);
+                        }
+                        GemmPackedB packed = Gemm.PackB(transB, k, n, p.B, p.Ldb, kernel);
+                        float[] actual = p.C0.ToArray();
+                        Gemm.Sgemm(transA, m, 0.5f, p.A, p.Lda, packed, 1f, actual, p.Ldc, 2);
+                        if (m == 1)
+                        {
+                            p.AssertClose(expected, actual, 0.5f, 1f);
+                        }
+                        else
+                        {
+                            Assert.Equal(expected, actual);
+                        }
+
+                        ushort[] b16 = new ushort[p.B.Length];
+                        LowPrecision.Narrow(DType.BF16, p.B, b16);
+                        float[] viaUnpacked = p.C0.ToArray();
+                        Gemm.Sgemm(transA, transB, m, n, k, 0.5f, p.A, p.Lda, b16, DType.BF16, p.Ldb, 0f, viaUnpacked, p.Ldc, options);
+                        float[] viaPacked = p.C0.ToArray();
+                        Gemm.Sgemm(transA, m, 0.5f, p.A, p.Lda, Gemm.PackB(transB, k, n, b16, DType.BF16, p.Ldb, kernel), 0f, viaPacked, p.Ldc, 2);
+                        if (m > 1)
+                        {
+                            Assert.Equal(viaUnpacked, viaPacked);
+                        }
+                    }
+                }
+            }
+        }
+        Assert.Throws<ArgumentException>(() => Gemm.PackB(false, 10, 10, new float[99], 10));
     }
 
     [Fact]
@@ -165,6 +276,10 @@ public class GemmTests
         Assert.Contains("BF16 or F16", e5.Message);
         var e6 = Assert.Throws<ArgumentException>(() => Gemm.SgemmStridedBatched(false, false, 2, 2, 3, 1f, a, 3, 0, b, 2, 0, 0f, new float[8], 2, 1, 3));
         Assert.Contains("overlap", e6.Message);
+        // A lying batch count is rejected from the lengths alone: nothing is allocated or touched.
+        var e7 = Assert.Throws<ArgumentException>(() => Gemm.SgemmStridedBatched(false, false, 2, 2, 3, 1f, a, 3, 6, b, 2, 0, 0f, c, 2, 4, int.MaxValue));
+        Assert.Contains("batch 2147483647", e7.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.SgemmStridedBatched(false, false, 2, 2, 3, 1f, a, 3, -6, b, 2, 0, 0f, c, 2, 4, 1));
     }
 
     internal static float[] RandomArray(Random rng, int length)

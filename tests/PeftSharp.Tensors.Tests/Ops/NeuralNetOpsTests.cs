@@ -212,3 +212,56 @@ public class NeuralNetOpsTests
         return Math.Sign(x) * (1 - Math.Exp(-x * x) / (Math.Abs(x) * Math.Sqrt(Math.PI)) * (1 - 1 / (2 * x * x)));
     }
 }
+
+public class FusedAttentionTests
+{
+    private static Tensor R(params int[] shape) => GradCheck.Rand(new Rng((ulong)shape.Sum() * 29 + 5), shape);
+
+    [Theory]
+    [InlineData(4, 2, 7, 7, true)]
+    [InlineData(2, 2, 5, 9, false)]
+    [InlineData(3, 1, 1, 6, true)]
+    [InlineData(2, 1, 33, 33, true)]
+    [InlineData(4, 4, 65, 65, true)]
+    public void FusedAttention_MatchesComposedReference_ForwardAndBackward(int h, int hkv, int t, int s, bool causal)
+    {
+        int b = 2, d = 8;
+        // Padding: batch row 1 cannot see its last 2 keys.
+        var pad = Enumerable.Range(0, b * s).Select(i => i >= s && i >= 2 * s - 2 ? 0 : 1).ToArray();
+        var keyPadding = Tensor.FromInts(pad, b, s);
+        var additive = Tensor.Zeros(b, 1, 1, s);
+        for (int i = 0; i < pad.Length; i++) additive.Span[i] = pad[i] == 0 ? float.MinValue : 0f;
+
+        // q arrives as a transposed (B, T, H, D) projection, as in the models.
+        var qBase = R(b, t, h, d);
+        var k = R(b, hkv, s, d);
+        var v = R(b, hkv, s, d);
+        var go = R(b, h, t, d);
+        foreach (var x in new[] { qBase, k, v }) x.RequiresGrad = true;
+        var fused = Tensor.Attention(qBase.Transpose(1, 2), k, v, causal, keyPadding);
+        fused.Mul(go).Sum().Backward();
+        var (gq, gk, gv) = (qBase.Grad!.ToArray(), k.Grad!.ToArray(), v.Grad!.ToArray());
+        foreach (var x in new[] { qBase, k, v }) x.Grad = null;
+
+        var reference = Tensor.ScaledDotProductAttention(qBase.Transpose(1, 2).Contiguous(), k, v, additive, causal);
+        GradCheck.AssertClose(reference.Detach().ToArray(), fused.ToArray(), 2e-6, 1e-5, "output");
+        reference.Mul(go).Sum().Backward();
+        GradCheck.AssertClose(qBase.Grad!.ToArray(), gq, 2e-6, 1e-4, "dq");
+        GradCheck.AssertClose(k.Grad!.ToArray(), gk, 2e-6, 1e-4, "dk");
+        GradCheck.AssertClose(v.Grad!.ToArray(), gv, 2e-6, 1e-4, "dv");
+    }
+
+    [Fact]
+    public void FusedAttention_MatchesFiniteDifferences()
+    {
+        var pad = Tensor.FromInts([1, 1, 1, 1, 1, 1, 1, 0], 2, 4);
+        GradCheck.Check(x => Tensor.Attention(x[0], x[1], x[2], causal: true, keyPadding: pad), [R(2, 4, 3, 5), R(2, 2, 4, 5), R(2, 2, 4, 5)]);
+    }
+
+    [Fact]
+    public void FusedAttention_RejectsInconsistentShapes()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => { Tensor.Attention(R(1, 3, 4, 8), R(1, 2, 4, 8), R(1, 2, 4, 8)); });
+        Assert.Contains("[1, 3, 4, 8]", ex.Message);
+    }
+}
