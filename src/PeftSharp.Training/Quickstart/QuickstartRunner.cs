@@ -54,7 +54,7 @@ public static class QuickstartRunner
         var train = Encode(tokenizer, SyntheticWorld.Questions(o.Seed, o.TrainExamples));
         var test = Encode(tokenizer, SyntheticWorld.Questions(o.Seed + TestSeedOffset, o.TestExamples));
         log($"base model: {model.ArchitectureName}, {model.NamedParameters().Sum(p => (long)p.Parameter.Numel):N0} parameters ({Path.GetFullPath(o.BaseModel)})");
-        log($"task: answer \"what color was the <animal> ?\" about a two-sentence story; {train.Count} training and {test.Count} unseen test stories");
+        log($"task: answer \"what color was the <animal> ?\" about a one-sentence story; {train.Count} training and {test.Count} unseen test stories");
 
         model.Eval();
         var (baseAcc, baseLoss) = Score(model, test);

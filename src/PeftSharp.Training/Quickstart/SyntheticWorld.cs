@@ -5,7 +5,7 @@ namespace PeftSharp.Training.Quickstart;
 /// <summary>
 /// A small, fully generated world of people, animals, things and places. It provides the pretraining corpus of
 /// the embedded quickstart model (short stories) and a held-out fine-tuning task the corpus never shows: reading a
-/// two-sentence story and answering "what color was the X ?". Everything is derived from a seed, so the corpus and
+/// one-sentence story and answering "what color was the X ?". Everything is derived from a seed, so the corpus and
 /// the task are reproducible byte for byte.
 /// </summary>
 public static class SyntheticWorld
@@ -72,21 +72,18 @@ public static class SyntheticWorld
         }
     }
 
-    /// <summary>A question-answering example: two people see two different animals of two different colors.</summary>
+    /// <summary>A question-answering example: a prompt ending in "answer :" and the one-word answer.</summary>
     public sealed record QaExample(string Prompt, string Answer);
 
     /// <summary>
-    /// The fine-tuning task: "tom saw a red fox . mia saw a blue cat . question : what color was the cat ? answer :"
-    /// → "blue". Train and test examples come from disjoint seeds; a test story is new to the model.
+    /// The fine-tuning task, a question about a one-sentence story in a format the corpus never shows:
+    /// "kai saw a orange goat in the park . question : what color was the goat ? answer :" → "orange".
+    /// Train and test examples come from disjoint seeds, so a test story is new to the model.
     /// </summary>
     public static QaExample Question(Rng rng)
     {
-        string n1 = Pick(rng, Names), n2 = Pick(rng, Names);
-        int a1 = rng.NextInt(Animals.Length), a2 = (a1 + 1 + rng.NextInt(Animals.Length - 1)) % Animals.Length;
-        int c1 = rng.NextInt(Colors.Length), c2 = (c1 + 1 + rng.NextInt(Colors.Length - 1)) % Colors.Length;
-        bool askFirst = rng.NextInt(2) == 0;
-        string prompt = $"{n1} saw a {Colors[c1]} {Animals[a1]} . {n2} saw a {Colors[c2]} {Animals[a2]} . question : what color was the {Animals[askFirst ? a1 : a2]} ? answer :";
-        return new QaExample(prompt, Colors[askFirst ? c1 : c2]);
+        string n = Pick(rng, Names), a = Pick(rng, Animals), c = Pick(rng, Colors), p = Pick(rng, Places);
+        return new QaExample($"{n} saw a {c} {a} in the {p} . question : what color was the {a} ? answer :", c);
     }
 
     /// <summary>A deterministic list of task examples.</summary>
