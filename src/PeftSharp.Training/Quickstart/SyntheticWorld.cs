@@ -22,7 +22,7 @@ public static class SyntheticWorld
     /// <summary>The words the question-answering task adds (they also occur in the corpus, in other roles).</summary>
     public static readonly string[] TaskWords = ["question", "answer", "what", "color", ":", "?"];
 
-    private static readonly string[] Function = ["the", "a", "and", "was", "to", "it", "he", "she", "they", "in", "at", "with", "very", "then", "is", "of", "day", "played", "gave", "said", "looked", "so", "too", "home", "big", "small", ".", ","];
+    private static readonly string[] Function = ["the", "a", "and", "was", "were", "to", "it", "he", "she", "they", "in", "at", "with", "very", "then", "is", "of", "day", "played", "gave", "said", "looked", "so", "too", "home", "big", "small", ".", ","];
 
     /// <summary>Every word of the world, in a fixed order (the tokenizer's vocabulary after the special tokens).</summary>
     public static IReadOnlyList<string> Vocabulary { get; } =
@@ -31,35 +31,66 @@ public static class SyntheticWorld
 
     private static string Pick(Rng rng, string[] words) => words[rng.NextInt(words.Length)];
 
-    /// <summary>One pretraining sentence from a small grammar.</summary>
-    public static string Sentence(Rng rng)
+    /// <summary>The people, animals, things and place of one story; an entity keeps its color throughout the story.</summary>
+    private sealed record Cast(string[] People, (string Animal, string Color)[] Pets, (string Thing, string Color)[] Things, string Place, string Feeling);
+
+    private static Cast NewCast(Rng rng)
     {
-        string n = Pick(rng, Names), n2 = Pick(rng, Names), a = Pick(rng, Animals), t = Pick(rng, Things), p = Pick(rng, Places);
-        string c = Pick(rng, Colors), c2 = Pick(rng, Colors), f = Pick(rng, Feelings), v = Pick(rng, Verbs), m = Pick(rng, Moves);
+        string[] Distinct(string[] words, int n)
+        {
+            var chosen = new List<string>();
+            while (chosen.Count < n)
+            {
+                var w = Pick(rng, words);
+                if (!chosen.Contains(w))
+                {
+                    chosen.Add(w);
+                }
+            }
+            return chosen.ToArray();
+        }
+        var people = Distinct(Names, 2);
+        var animals = Distinct(Animals, 2);
+        var things = Distinct(Things, 2);
+        var colors = Distinct(Colors, 4);
+        return new Cast(people, [(animals[0], colors[0]), (animals[1], colors[1])], [(things[0], colors[2]), (things[1], colors[3])],
+            Pick(rng, Places), Pick(rng, Feelings));
+    }
+
+    /// <summary>One sentence about the cast, from a small grammar. Entities recur with their attributes, so reading the context pays.</summary>
+    private static string Sentence(Rng rng, Cast cast)
+    {
+        string n = cast.People[rng.NextInt(2)], n2 = cast.People[rng.NextInt(2)];
+        var (a, ac) = cast.Pets[rng.NextInt(2)];
+        var (t, tc) = cast.Things[rng.NextInt(2)];
+        string p = rng.NextInt(3) == 0 ? Pick(rng, Places) : cast.Place;
+        string f = rng.NextInt(2) == 0 ? cast.Feeling : Pick(rng, Feelings);
+        string v = Pick(rng, Verbs), m = Pick(rng, Moves);
         return rng.NextInt(14) switch
         {
             0 => $"{n} {m} to the {p} .",
-            1 => $"{n} saw a {c} {a} in the {p} .",
+            1 => $"{n} saw a {ac} {a} in the {p} .",
             2 => $"the {a} was {f} .",
-            3 => $"{n} {v} the {c} {t} .",
+            3 => $"{n} {v} the {tc} {t} .",
             4 => $"{n} gave the {t} to {n2} .",
             5 => $"it was a {f} day at the {p} .",
-            6 => $"{n} and {n2} played with the {c} {t} .",
-            7 => $"the {t} is {c} and the {a} is {c2} .",
-            8 => $"{n} looked at the {a} , it was very {f} .",
-            9 => $"then {n} {m} home with a {c} {t} .",
-            10 => $"{n} said the {a} was {c} .",
-            11 => $"a {c} {a} and a {c2} {a} played in the {p} .",
+            6 => $"{n} and {n2} played with the {tc} {t} .",
+            7 => $"the {t} is {tc} and the {a} is {ac} .",
+            8 => $"{n} looked at the {ac} {a} , it was very {f} .",
+            9 => $"then {n} {m} home with the {tc} {t} .",
+            10 => $"{n} said the {a} was {ac} .",
+            11 => $"the {ac} {a} and the {tc} {t} were in the {p} .",
             12 => $"{n} was {f} so {n} {m} to the {p} .",
-            _ => $"the {c} {a} {v} a {t} at the {p} .",
+            _ => $"the {ac} {a} {v} the {t} at the {p} .",
         };
     }
 
-    /// <summary>A short story: 3–6 sentences on one line.</summary>
+    /// <summary>A short story: 4–8 sentences about one cast, on one line.</summary>
     public static string Story(Rng rng)
     {
-        int count = 3 + rng.NextInt(4);
-        return string.Join(' ', Enumerable.Range(0, count).Select(_ => Sentence(rng)));
+        var cast = NewCast(rng);
+        int count = 4 + rng.NextInt(5);
+        return string.Join(' ', Enumerable.Range(0, count).Select(_ => Sentence(rng, cast)));
     }
 
     /// <summary>The pretraining corpus: <paramref name="stories"/> stories, one per line.</summary>
