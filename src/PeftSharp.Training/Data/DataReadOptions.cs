@@ -61,6 +61,8 @@ public sealed class DataReadReport
     /// <summary>The first <see cref="MaxKeptProblems"/> problems, in file order.</summary>
     public IReadOnlyList<DataFormatException> Problems => _problems;
 
+    internal void CountOnly() => SkippedLines++;
+
     internal void Skip(DataFormatException problem)
     {
         SkippedLines++;

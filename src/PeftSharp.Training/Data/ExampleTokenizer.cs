@@ -95,12 +95,13 @@ public sealed class ExampleTokenizer
                     throw new DataFormatException(record.Source, record.Line, "a conversation needs a chat template, and the tokenizer_config.json given has none");
                 }
                 var (ids, labels) = _chat.Tokenize(c);
-                if (_options.MaxLength is { } max && ids.Length > max)
+                bool cut = _options.MaxLength is { } max && ids.Length > max;
+                if (cut)
                 {
-                    ids = ids[..max];
-                    labels = labels[..max];
+                    ids = ids[.._options.MaxLength!.Value];
+                    labels = labels[.._options.MaxLength!.Value];
                 }
-                return new TokenizedExample(ids, labels, record.Source, record.Line);
+                return new TokenizedExample(ids, labels, record.Source, record.Line) { Truncated = cut };
             }
             default:
                 throw new ArgumentException($"{record.GetType().Name} is not a language-modelling record; use TokenizeClassification.", nameof(record));
@@ -113,11 +114,12 @@ public sealed class ExampleTokenizer
         ArgumentNullException.ThrowIfNull(record);
         var body = Encode(record.Text);
         int room = _options.MaxLength is { } max ? max - _prefix.Length - _suffix.Length : int.MaxValue;
-        if (body.Length > room)
+        bool cut = body.Length > room;
+        if (cut)
         {
             body = body[..room];
         }
-        return new ClassificationExample([.. _prefix, .. body, .. _suffix], labelId, record.Source, record.Line);
+        return new ClassificationExample([.. _prefix, .. body, .. _suffix], labelId, record.Source, record.Line) { Truncated = cut };
     }
 
     private int[] Encode(string text) => [.. _tokenizer.Encode(text, addSpecialTokens: false).Ids];
@@ -129,7 +131,8 @@ public sealed class ExampleTokenizer
             && !(_suffix.Length == 0 && labelled.Length > 0 && labelled[^1] == e);
         int total = _prefix.Length + unlabelled.Length + labelled.Length + _suffix.Length + (eos ? 1 : 0);
         int max = _options.MaxLength ?? int.MaxValue;
-        if (total > max)
+        bool cut = total > max;
+        if (cut)
         {
             // The appended EOS goes with the cut; the post-processor's closing tokens stay (as transformers truncates).
             eos = false;
@@ -156,7 +159,7 @@ public sealed class ExampleTokenizer
         {
             Put([EosId!.Value], true);
         }
-        return new TokenizedExample(ids, labels, record.Source, record.Line);
+        return new TokenizedExample(ids, labels, record.Source, record.Line) { Truncated = cut };
 
         void Put(int[] part, bool label)
         {

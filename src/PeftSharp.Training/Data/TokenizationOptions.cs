@@ -6,7 +6,8 @@ public sealed class TokenizationOptions
     /// <summary>
     /// Longest sequence; longer ones keep their start (the end is cut) and keep the tokenizer post-processor's closing
     /// special tokens (e.g. [SEP]). An end-of-sequence token appended by <see cref="AppendEos"/> is dropped with the cut
-    /// text. Null: no truncation. Ignored by packing, which cuts the joined stream into rows instead.
+    /// text. Null: no truncation. With packing (<see cref="TrainingDataOptions.Packing"/>) examples are not cut; the
+    /// joined stream is cut into rows of this length instead.
     /// </summary>
     public int? MaxLength { get; init; }
 

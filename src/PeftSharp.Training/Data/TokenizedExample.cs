@@ -14,6 +14,9 @@ public sealed record TokenizedExample(int[] InputIds, int[] Labels, string Sourc
     /// <summary>Number of tokens.</summary>
     public int Length => InputIds.Length;
 
+    /// <summary>Whether <see cref="TokenizationOptions.MaxLength"/> cut this example.</summary>
+    public bool Truncated { get; init; }
+
     /// <summary>Number of positions with a label (not -100).</summary>
     public int SupervisedTokens => Labels.Count(l => l != ExampleTokenizer.IgnoreIndex);
 }
@@ -25,6 +28,9 @@ public sealed record TokenizedExample(int[] InputIds, int[] Labels, string Sourc
 /// <param name="Line">Line of the record.</param>
 public sealed record ClassificationExample(int[] InputIds, int Label, string Source, long Line)
 {
+    /// <summary>Whether <see cref="TokenizationOptions.MaxLength"/> cut this example.</summary>
+    public bool Truncated { get; init; }
+
     /// <summary>Number of tokens.</summary>
     public int Length => InputIds.Length;
 }
