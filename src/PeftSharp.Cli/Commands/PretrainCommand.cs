@@ -15,15 +15,17 @@ public static class PretrainCommand
         var output = new Option<string>("--output") { Description = "Folder for the model (config.json, model.safetensors, tokenizer files) and checkpoints.", Required = true };
         var steps = new Option<long>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => new PretrainOptions().Steps };
         var stories = new Option<int>("--stories") { Description = "Stories in the generated corpus.", DefaultValueFactory = _ => new PretrainOptions().Stories };
+        var lr = new Option<double>("--lr") { Description = "Peak learning rate (cosine schedule with warmup).", DefaultValueFactory = _ => new PretrainOptions().LearningRate };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the corpus, initialisation and shuffling.", DefaultValueFactory = _ => new PretrainOptions().Seed };
         var command = new Command("pretrain", "Pretrain the small quickstart base model from scratch on the generated corpus (the recipe of the embedded model).");
         command.Options.Add(output);
         command.Options.Add(steps);
         command.Options.Add(stories);
         command.Options.Add(seed);
+        command.Options.Add(lr);
         command.SetAction((parse, ct) =>
         {
-            var options = new PretrainOptions { Steps = parse.GetValue(steps), Stories = parse.GetValue(stories), Seed = parse.GetValue(seed) };
+            var options = new PretrainOptions { Steps = parse.GetValue(steps), Stories = parse.GetValue(stories), Seed = parse.GetValue(seed), LearningRate = parse.GetValue(lr) };
             var dir = parse.GetValue(output)!;
             var view = new TrainingView("pretrain");
             var result = view.Run(options.Steps, progress => Pretraining.Run(dir, options, progress, ct));
