@@ -49,6 +49,7 @@ public sealed class LlamaForCausalLM : CausalLanguageModel
 
     public override ModelOutput Forward(ModelInput input)
     {
+        input = WithPrompt(input);
         var hidden = Body.Forward(input);                      // (B, T, C)
         var logits = Child("lm_head").Forward(hidden);         // (B, T, V)
         var loss = input.Labels is { } labels ? ShiftedLoss(logits, labels) : null;

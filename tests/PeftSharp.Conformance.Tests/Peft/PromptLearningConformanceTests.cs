@@ -1,0 +1,133 @@
+using System.Text.Json.Nodes;
+using PeftSharp.Conformance.Tests.Models;
+using PeftSharp.Models;
+using PeftSharp.Peft.Core;
+using PeftSharp.Peft.Methods.PromptLearning;
+using PeftSharp.Tensors;
+using PeftSharp.Tensors.Autograd;
+using PeftSharp.Tensors.Serialization;
+using Xunit.Abstractions;
+
+namespace PeftSharp.Conformance.Tests.Peft;
+
+/// <summary>
+/// The prompt-learning fixtures beyond the shared logits/gradient check: the adapter file alone, loaded for inference,
+/// reproduces PEFT's logits and loss (README tolerances: logits rtol 1e-4 atol 1e-5, loss rtol 1e-5 atol 1e-6); the
+/// p-tuning encoder computes the file's prompt_embeddings from io's parameters; saving writes PEFT's config fields and
+/// the same tensor; merging is refused by name.
+/// </summary>
+public class PromptLearningConformanceTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> Fixtures() => ["llama-prompt-tuning", "llama-prefix-tuning", "llama-p-tuning"];
+
+    /// <summary>Copies io's param.* values into the model's trainable parameters; the two name sets must agree.</summary>
+    internal static void LoadTrainableFromIo(PeftModel peft, IReadOnlyDictionary<string, Tensor> io)
+    {
+        var trainable = peft.NamedTrainableParameters().ToArray();
+        var expected = io.Keys.Where(k => k.StartsWith("param.", StringComparison.Ordinal)).Select(k => k[6..]).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(expected, trainable.Select(p => p.Name).Order(StringComparer.Ordinal).ToArray());
+        foreach (var (name, p) in trainable)
+        {
+            var v = io["param." + name];
+            Assert.True(v.Shape.SequenceEqual(p.Shape), $"param.{name} is {Shapes.Format(v.Shape)}, the model's {Shapes.Format(p.Shape)}");
+            v.ToArray().CopyTo(p.Span);
+        }
+    }
+
+    private static string? Dir(string fixture) =>
+        FixtureRoot.Path is { } root && Directory.Exists(Path.Combine(root, "peft", fixture)) ? Path.Combine(root, "peft", fixture) : null;
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void PromptLearning_FileLoadedForInference_ReproducesLogitsAndLoss(string fixture)
+    {
+        if (Dir(fixture) is not { } dir)
+        {
+            output.WriteLine($"{fixture} not present ({FixtureRoot.Source}); not run.");
+            return;
+        }
+        var io = TensorFile.Load(Path.Combine(dir, "io.safetensors"));
+        var model = AutoModel.FromPretrained(dir);
+        var peft = PeftModel.FromPretrained(model, dir);
+        Assert.Empty(peft.NamedTrainableParameters());
+        model.Eval();
+        using var _ = GradMode.NoGrad();
+        var result = model.Forward(FixtureInputs.From(io));
+        Assert.Equal(io["logits"].Shape.ToArray(), result.Logits.Shape.ToArray());
+        FixtureInputs.AssertLogitsClose(io["logits"], result.Logits, io["attention_mask"], fixture);
+        float loss = result.Loss!.Item(), refLoss = io["loss"].Item();
+        Assert.True(Math.Abs(loss - refLoss) <= 1e-6 + 1e-5 * Math.Abs(refLoss), $"{fixture}: loss {loss:G9} vs PEFT {refLoss:G9}");
+
+        using (peft.DisableAdapters())
+        {
+            var plain = model.Forward(FixtureInputs.From(io));
+            FixtureInputs.AssertLogitsClose(io["base_logits"], plain.Logits, io["attention_mask"], fixture + " (disabled)");
+        }
+    }
+
+    [Fact]
+    public void PTuning_EncoderFromIoParameters_ProducesTheSavedPromptEmbeddings()
+    {
+        const string fixture = "llama-p-tuning";
+        if (Dir(fixture) is not { } dir)
+        {
+            output.WriteLine($"{fixture} not present ({FixtureRoot.Source}); not run.");
+            return;
+        }
+        var io = TensorFile.Load(Path.Combine(dir, "io.safetensors"));
+        var file = TensorFile.Load(Path.Combine(dir, "adapter_model.safetensors"));
+        var peft = PeftModel.FromPretrained(AutoModel.FromPretrained(dir), dir, isTrainable: true);
+        LoadTrainableFromIo(peft, io);
+        var ours = peft.AdapterStateDict(PeftModel.DefaultAdapterName)[PeftModel.PromptEmbeddingsKey].ToArray();
+        var theirs = file[PeftModel.PromptEmbeddingsKey].ToArray();
+        Assert.Equal(theirs.Length, ours.Length);
+        // Three float32 layers of width ≤ 64: a few ulps of the O(1) outputs.
+        for (int i = 0; i < theirs.Length; i++)
+        {
+            Assert.True(Math.Abs(ours[i] - theirs[i]) <= 1e-6 + 1e-5 * Math.Abs(theirs[i]), $"prompt_embeddings[{i}] = {ours[i]:G9}, PEFT {theirs[i]:G9}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void PromptLearning_SaveAfterLoad_WritesPeftsConfigAndTensor(string fixture)
+    {
+        if (Dir(fixture) is not { } dir)
+        {
+            output.WriteLine($"{fixture} not present ({FixtureRoot.Source}); not run.");
+            return;
+        }
+        var peft = PeftModel.FromPretrained(AutoModel.FromPretrained(dir), dir);
+        var outDir = Path.Combine(Path.GetTempPath(), "peftsharp-prompt-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            peft.SavePretrained(outDir);
+            var expected = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "adapter_config.json")))!;
+            var actual = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "adapter_config.json")))!;
+            Assert.True(JsonNode.DeepEquals(expected, actual), $"{fixture}: saved config\n{actual.ToJsonString()}\ndiffers from PEFT's\n{expected.ToJsonString()}");
+            var a = TensorFile.Load(Path.Combine(dir, "adapter_model.safetensors"));
+            var b = TensorFile.Load(Path.Combine(outDir, "adapter_model.safetensors"));
+            Assert.Equal([PeftModel.PromptEmbeddingsKey], b.Keys.ToArray());
+            Assert.Equal(a[PeftModel.PromptEmbeddingsKey].ToArray(), b[PeftModel.PromptEmbeddingsKey].ToArray());
+        }
+        finally
+        {
+            Directory.Delete(outDir, recursive: true);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void PromptLearning_MergeAndUnload_IsRefusedNamingTheMethod(string fixture)
+    {
+        if (Dir(fixture) is not { } dir)
+        {
+            output.WriteLine($"{fixture} not present ({FixtureRoot.Source}); not run.");
+            return;
+        }
+        var peft = PeftModel.FromPretrained(AutoModel.FromPretrained(dir), dir);
+        var ex = Assert.Throws<NotSupportedException>(() => peft.MergeAndUnload());
+        Assert.Contains(peft.Method!.PeftType, ex.Message, StringComparison.Ordinal);
+        Assert.IsAssignableFrom<PromptLearningMethod>(peft.Method);
+    }
+}
