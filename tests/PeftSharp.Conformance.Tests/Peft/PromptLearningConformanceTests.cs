@@ -65,6 +65,38 @@ public class PromptLearningConformanceTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [InlineData("llama-prefix-tuning")]
+    [InlineData("llama-prompt-tuning")]
+    public void PromptLearning_TwoStepsThroughACache_ReproduceOnePass(string fixture)
+    {
+        if (Dir(fixture) is not { } dir)
+        {
+            output.WriteLine($"{fixture} not present ({FixtureRoot.Source}); not run.");
+            return;
+        }
+        var io = TensorFile.Load(Path.Combine(dir, "io.safetensors"));
+        var model = (CausalLanguageModel)AutoModel.FromPretrained(dir);
+        var peft = PeftModel.FromPretrained(model, dir);
+        Assert.Equal(PeftModel.DefaultAdapterName, peft.ActiveAdapters.Single());
+        model.Eval();
+        using var noGrad = GradMode.NoGrad();
+        var ids = io["input_ids"];
+        var mask = io["attention_mask"];
+        int b = ids.Dim(0), t = ids.Dim(1), first = 10, n = 4;
+        int virtualInLogits = io["logits"].Dim(1) - t;
+        var cache = new KvCache(model.NumLayers);
+        var a = model.Forward(new ModelInput { InputIds = ids.Narrow(1, 0, first).Contiguous(), AttentionMask = mask.Narrow(1, 0, first).Contiguous(), Cache = cache }).Logits;
+        Assert.Equal(n + first, cache.Length);
+        // The second step sees the virtual positions in the cache, so its mask covers them.
+        var m = mask.ToIntArray();
+        var fullMask = Tensor.FromInts(Enumerable.Range(0, b).SelectMany(r => Enumerable.Repeat(1, n).Concat(m.Skip(r * t).Take(t))).ToArray(), b, n + t);
+        var c = model.Forward(new ModelInput { InputIds = ids.Narrow(1, first, t - first).Contiguous(), AttentionMask = fullMask.Contiguous(), Cache = cache }).Logits;
+        var joined = Tensor.Cat([a, c], 1);
+        FixtureInputs.AssertLogitsClose(io["logits"], joined, mask, fixture + " (two steps)");
+        Assert.Equal(virtualInLogits + t, joined.Dim(1));
+    }
+
     [Fact]
     public void PTuning_EncoderFromIoParameters_ProducesTheSavedPromptEmbeddings()
     {
