@@ -2,7 +2,9 @@ using System.Text.Json.Nodes;
 using PeftSharp.Conformance.Tests.Models;
 using PeftSharp.Models;
 using PeftSharp.Peft.Core;
+using PeftSharp.Peft.Methods.PrefixTuning;
 using PeftSharp.Peft.Methods.PromptLearning;
+using PeftSharp.Peft.Methods.PromptTuning;
 using PeftSharp.Tensors;
 using PeftSharp.Tensors.Autograd;
 using PeftSharp.Tensors.Serialization;
@@ -95,6 +97,80 @@ public class PromptLearningConformanceTests(ITestOutputHelper output)
         var joined = Tensor.Cat([a, c], 1);
         FixtureInputs.AssertLogitsClose(io["logits"], joined, mask, fixture + " (two steps)");
         Assert.Equal(virtualInLogits + t, joined.Dim(1));
+    }
+
+    /// <summary>
+    /// GPT-2 takes virtual tokens too: its output with an adapter equals the base model run on the virtual tokens spelled
+    /// out by hand (embeddings concatenated; a cache filled by index arithmetic from the table), exactly, since the same
+    /// float32 operations run on the same values.
+    /// </summary>
+    [Fact]
+    public void Gpt2_VirtualTokens_EqualTheBaseModelWithThemSpelledOut()
+    {
+        if (Dir("gpt2-lora") is not { } dir)
+        {
+            output.WriteLine($"gpt2-lora not present ({FixtureRoot.Source}); not run.");
+            return;
+        }
+        var io = TensorFile.Load(Path.Combine(dir, "io.safetensors"));
+        var ids = io["input_ids"];
+        var mask = io["attention_mask"];
+        int b = ids.Dim(0), t = ids.Dim(1), n = 3;
+        var m = mask.ToIntArray();
+        var extended = Tensor.FromInts(Enumerable.Range(0, b).SelectMany(r => Enumerable.Repeat(1, n).Concat(m.Skip(r * t).Take(t))).ToArray(), b, n + t);
+        using var noGrad = GradMode.NoGrad();
+
+        var model = (CausalLanguageModel)AutoModel.FromPretrained(dir);
+        model.Eval();
+        var peft = PeftModel.Create(model, new PromptTuningConfig { NumVirtualTokens = n });
+        var table = peft.PromptEncoderOf("default").Embedding.Weight;
+        var got = model.Forward(new ModelInput { InputIds = ids, AttentionMask = mask }).Logits;
+        Tensor manual;
+        using (peft.DisableAdapters())
+        {
+            var embeds = Tensor.Cat([table.Reshape(1, n, model.HiddenSize).Expand(b, n, model.HiddenSize), model.InputEmbeddings.Forward(ids)], 1);
+            manual = model.Forward(new ModelInput { InputsEmbeds = embeds, AttentionMask = extended }).Logits;
+        }
+        Assert.Equal(manual.Shape.ToArray(), got.Shape.ToArray());
+        Assert.Equal(manual.ToArray(), got.ToArray());
+
+        var model2 = (CausalLanguageModel)AutoModel.FromPretrained(dir);
+        model2.Eval();
+        var peft2 = PeftModel.Create(model2, new PrefixTuningConfig { NumVirtualTokens = n });
+        var x = peft2.PromptEncoderOf("default").Embedding.Weight.ToArray();
+        var got2 = model2.Forward(new ModelInput { InputIds = ids, AttentionMask = mask }).Logits;
+        var (heads, d) = model2.KvShape;
+        int layers = model2.NumLayers, width = layers * 2 * heads * d;
+        var cache = new KvCache(layers);
+        for (int l = 0; l < layers; l++)
+        {
+            var k = new float[b * heads * n * d];
+            var v = new float[k.Length];
+            for (int r = 0; r < b; r++)
+            {
+                for (int h = 0; h < heads; h++)
+                {
+                    for (int i = 0; i < n; i++)
+                    {
+                        for (int j = 0; j < d; j++)
+                        {
+                            int at = ((r * heads + h) * n + i) * d + j;
+                            k[at] = x[i * width + ((2 * l) * heads + h) * d + j];
+                            v[at] = x[i * width + ((2 * l + 1) * heads + h) * d + j];
+                        }
+                    }
+                }
+            }
+            cache.Set(l, Tensor.Wrap(k, b, heads, n, d), Tensor.Wrap(v, b, heads, n, d));
+        }
+        Tensor manual2, plain;
+        using (peft2.DisableAdapters())
+        {
+            manual2 = model2.Forward(new ModelInput { InputIds = ids, AttentionMask = extended, Cache = cache }).Logits;
+            plain = model2.Forward(new ModelInput { InputIds = ids, AttentionMask = mask }).Logits;
+        }
+        Assert.Equal(manual2.ToArray(), got2.ToArray());
+        Assert.NotEqual(plain.ToArray(), got2.ToArray());
     }
 
     [Fact]
