@@ -100,12 +100,29 @@ public abstract class PretrainedModel : Module
     }
 }
 
-/// <summary>A causal language model: logits over the vocabulary for every position.</summary>
-public abstract class CausalLanguageModel : PretrainedModel
+/// <summary>
+/// A causal language model: logits over the vocabulary for every position. It hosts prompt-learning adapters: while
+/// <see cref="PromptSource"/> supplies virtual tokens, <see cref="WithPrompt"/> rewrites each input as
+/// <see cref="PromptInputs"/> describes.
+/// </summary>
+public abstract class CausalLanguageModel : PretrainedModel, IPromptLearningHost
 {
     protected CausalLanguageModel(HfConfig config) : base(config)
     {
     }
+
+    /// <inheritdoc/>
+    public IPromptSource? PromptSource { get; set; }
+
+    /// <inheritdoc/>
+    public PromptModelShape PromptShape => new(HiddenSize, NumLayers,
+        Config.GetIntOrNull("num_attention_heads") ?? Config.GetIntOrNull("n_head") ?? KvShape.KvHeads, KvShape.KvHeads, KvShape.HeadDim, VocabSize);
+
+    Embedding IPromptLearningHost.WordEmbeddings => InputEmbeddings;
+
+    /// <summary>The input with the prompt source's virtual tokens applied (unchanged when there are none).</summary>
+    protected ModelInput WithPrompt(ModelInput input) =>
+        PromptSource is { } source ? PromptInputs.Apply(input, source, InputEmbeddings, NumLayers) : input;
 
     public abstract int VocabSize { get; }
 

@@ -66,6 +66,7 @@ public sealed class Gpt2LMHeadModel : CausalLanguageModel
 
     public override ModelOutput Forward(ModelInput input)
     {
+        input = WithPrompt(input);
         var hidden = Transformer.Forward(input);                // (B, T, C)
         var logits = Child("lm_head").Forward(HeadInput(hidden, input)); // (B, T, V), or (B, 1, V)
         return new ModelOutput(logits, input.Labels is { } l ? ShiftedLoss(logits, l) : null);

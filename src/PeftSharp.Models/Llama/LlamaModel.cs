@@ -49,6 +49,7 @@ public sealed class LlamaForCausalLM : CausalLanguageModel
 
     public override ModelOutput Forward(ModelInput input)
     {
+        input = WithPrompt(input);
         var hidden = Body.Forward(input);                      // (B, T, C)
         var logits = Child("lm_head").Forward(HeadInput(hidden, input)); // (B, T, V), or (B, 1, V)
         var loss = input.Labels is { } labels ? ShiftedLoss(logits, labels) : null;

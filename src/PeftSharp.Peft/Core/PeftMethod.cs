@@ -47,6 +47,9 @@ public static class PeftMethods
     [
         Methods.Lora.LoraMethod.Instance,
         Methods.Ia3.Ia3Method.Instance,
+        Methods.PromptTuning.PromptTuningMethod.Instance,
+        Methods.PrefixTuning.PrefixTuningMethod.Instance,
+        Methods.PTuning.PTuningMethod.Instance,
     ]);
 
     /// <summary>The method with this peft_type (case-insensitive), or null.</summary>

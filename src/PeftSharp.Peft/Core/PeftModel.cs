@@ -137,6 +137,11 @@ public sealed partial class PeftModel : Module
         {
             throw new NotSupportedException($"This model holds {_method.PeftType} adapters; a {method.PeftType} adapter cannot be added to it.");
         }
+        if (method is Methods.PromptLearning.PromptLearningMethod prompt)
+        {
+            AddPromptAdapter(name, config, prompt);
+            return;
+        }
         var targets = TargetSelector.Select(Model, config, method, Options.OutputHeadNames);
         var rng = new Rng(_rng.NextUInt64());
         foreach (var (path, module) in targets)
@@ -177,7 +182,15 @@ public sealed partial class PeftModel : Module
     {
         var config = AdapterConfig.Load(directory);
         config = config with { InferenceMode = !isTrainable };
-        AddAdapter(name, config);
+        _weightsFollow = true;
+        try
+        {
+            AddAdapter(name, config);
+        }
+        finally
+        {
+            _weightsFollow = false;
+        }
         try
         {
             AdapterFiles.LoadWeights(this, name, Path.Combine(directory, AdapterFiles.WeightsFileName));
@@ -282,6 +295,7 @@ public sealed partial class PeftModel : Module
                 ReplaceAt(path, wrapper.Original);
             }
         }
+        RemovePromptEncoder(name);
         _configs.Remove(name);
         _order.Remove(name);
         Selection.Active = Selection.Active.Where(a => a != name).ToArray();
@@ -362,6 +376,7 @@ public sealed partial class PeftModel : Module
                     break;
             }
         }
+        UpdatePromptTrainable();
     }
 
     private bool IsTrainable(string adapter) => Selection.Active.Contains(adapter) && !_configs[adapter].InferenceMode;

@@ -21,6 +21,11 @@ public static class AdapterFiles
     {
         var config = model.Configs.TryGetValue(adapter, out var c) ? c : throw new KeyNotFoundException($"No adapter \"{adapter}\".");
         var method = model.Method!;
+        if (model.PromptEntry(adapter) is { } prompt)
+        {
+            yield return prompt;
+            yield break;
+        }
         foreach (var (path, layer) in model.AdapterLayers())
         {
             if (!layer.HasAdapter(adapter))

@@ -9,6 +9,7 @@ public sealed partial class PeftModel
     /// <summary>Folds the named adapters (default: the active ones) into the base weights of every adapted layer.</summary>
     public void Merge(IEnumerable<string>? adapters = null)
     {
+        RejectPromptMerge();
         var names = (adapters ?? Selection.Active).ToArray();
         foreach (var n in names)
         {
@@ -49,6 +50,7 @@ public sealed partial class PeftModel
 
     private Module Unwrap(string? copyAdapter)
     {
+        DetachPrompts();
         foreach (var (path, layer) in AdapterLayers().ToArray())
         {
             ReplaceAt(path, layer.BaseLayer);
