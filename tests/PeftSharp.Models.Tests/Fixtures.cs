@@ -4,7 +4,7 @@ namespace PeftSharp.Models.Tests;
 
 /// <summary>
 /// The tiny Hugging Face models of the PEFT fixtures (base weights only): the <c>PEFTSHARP_FIXTURES</c> folder, else
-/// <c>../shared/fixtures</c> beside the repository. A missing root is an error, not a skip.
+/// <c>../shared/fixtures</c> beside the repository, else the copy in <c>tests/fixtures</c>. A missing root is an error, not a skip.
 /// </summary>
 internal static class Fixtures
 {
@@ -38,8 +38,13 @@ internal static class Fixtures
             dir = dir.Parent;
         }
         var shared = dir is null ? null : Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "fixtures"));
-        return shared is not null && Directory.Exists(Path.Combine(shared, "peft"))
-            ? shared
+        if (shared is not null && Directory.Exists(Path.Combine(shared, "peft")))
+        {
+            return shared;
+        }
+        var carried = dir is null ? null : Path.Combine(dir.FullName, "tests", "fixtures");
+        return carried is not null && Directory.Exists(Path.Combine(carried, "peft"))
+            ? carried
             : throw new DirectoryNotFoundException("No fixture root: set PEFTSHARP_FIXTURES to the folder holding peft/ (e.g. /work/shared/fixtures).");
     }
 }
