@@ -29,6 +29,19 @@ public abstract class PeftMethod
     public abstract void AddAdapter(AdapterLayer layer, string name, AdapterConfig config, string modulePath, Rng rng);
 
     /// <summary>
+    /// Adds adapter <paramref name="name"/> to every targeted layer (paths relative to the base model, in model order).
+    /// The default adds it layer by layer; a method whose layers share tensors (<see cref="AdapterLayer.SharedTensors"/>)
+    /// overrides this to create them once for all layers.
+    /// </summary>
+    public virtual void AddAdapter(IReadOnlyList<(string Path, AdapterLayer Layer)> layers, string name, AdapterConfig config, Rng rng)
+    {
+        foreach (var (path, layer) in layers)
+        {
+            AddAdapter(layer, name, config, path, rng);
+        }
+    }
+
+    /// <summary>
     /// Base-model parameter names, relative to the adapted module, that Hugging Face writes into the adapter
     /// file for this configuration besides the adapter's own tensors (e.g. "base_layer.weight" of an adapted
     /// embedding). Loading accepts but does not require them.
@@ -47,6 +60,8 @@ public static class PeftMethods
     [
         Methods.Lora.LoraMethod.Instance,
         Methods.Ia3.Ia3Method.Instance,
+        Methods.LoHa.LoHaMethod.Instance,
+        Methods.LoKr.LoKrMethod.Instance,
     ]);
 
     /// <summary>The method with this peft_type (case-insensitive), or null.</summary>

@@ -1,5 +1,7 @@
 using PeftSharp.Peft.Core;
 using PeftSharp.Peft.Methods.Ia3;
+using PeftSharp.Peft.Methods.LoHa;
+using PeftSharp.Peft.Methods.LoKr;
 using PeftSharp.Peft.Methods.Lora;
 
 namespace PeftSharp.Peft.Tests.Contracts;
@@ -29,4 +31,14 @@ public sealed class LoraModulesToSaveContractTests : AdapterContractTests
 public sealed class Ia3ContractTests : AdapterContractTests
 {
     protected override AdapterConfig Config => new Ia3Config { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), FeedforwardModules = ModuleSelector.List("fc2") };
+}
+
+public sealed class LoHaContractTests : AdapterContractTests
+{
+    protected override AdapterConfig Config => new LoHaConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), R = 2, Alpha = 3 };
+}
+
+public sealed class LoKrContractTests : AdapterContractTests
+{
+    protected override AdapterConfig Config => new LoKrConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), R = 1, Alpha = 2, DecomposeBoth = true };
 }
