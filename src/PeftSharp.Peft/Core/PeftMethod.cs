@@ -62,6 +62,10 @@ public static class PeftMethods
         Methods.Ia3.Ia3Method.Instance,
         Methods.LoHa.LoHaMethod.Instance,
         Methods.LoKr.LoKrMethod.Instance,
+        Methods.Vera.VeraMethod.Instance,
+        Methods.FourierFT.FourierFTMethod.Instance,
+        Methods.VbLora.VbLoraMethod.Instance,
+        Methods.LnTuning.LnTuningMethod.Instance,
     ]);
 
     /// <summary>The method with this peft_type (case-insensitive), or null.</summary>

@@ -15,7 +15,8 @@ namespace PeftSharp.Peft.Tests.Fixtures;
 /// </summary>
 public sealed class FixtureMethodTests(ITestOutputHelper output)
 {
-    public static TheoryData<string> MethodFixtures() => FixtureRoot.Rows("llama-loha", "llama-lokr");
+    public static TheoryData<string> MethodFixtures() => FixtureRoot.Rows(
+        "llama-loha", "llama-lokr", "llama-vera", "llama-fourierft", "llama-vblora", "llama-ln-tuning");
 
     private bool Skip(string name)
     {
