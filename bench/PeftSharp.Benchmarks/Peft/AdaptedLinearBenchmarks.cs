@@ -2,7 +2,9 @@ using BenchmarkDotNet.Attributes;
 using PeftSharp.Nn;
 using PeftSharp.Peft.Core;
 using PeftSharp.Peft.Methods.Ia3;
+using PeftSharp.Peft.Methods.LoKr;
 using PeftSharp.Peft.Methods.Lora;
+using PeftSharp.Peft.Methods.Vera;
 using PeftSharp.Tensors;
 
 namespace PeftSharp.Benchmarks.Peft;
@@ -11,7 +13,8 @@ namespace PeftSharp.Benchmarks.Peft;
 /// Forward + backward of one adapted linear layer (hidden → hidden, frozen base, input requiring grad as inside a
 /// network) against the bare linear layer in the same run, so the ratio column is the adapter's overhead.
 /// Shapes: prefill M = 1024 and decode M = 1 tokens; hidden 768 / 2048; rank 8 / 16 / 64 (rank does not apply to
-/// the bare layer and IA3). Set PEFTSHARP_BENCH_QUICK=1 to run only hidden 768, rank 16.
+/// the bare layer and IA3; LoKr's Kronecker factors follow from hidden, VeRA uses r = 16 × rank as its
+/// projections are shared and frozen). Set PEFTSHARP_BENCH_QUICK=1 to run only hidden 768, rank 16.
 /// <c>dotnet run -c Release --project bench/PeftSharp.Benchmarks -- --filter '*AdaptedLinear*'</c>
 /// </summary>
 [MemoryDiagnoser]
@@ -33,7 +36,7 @@ public class AdaptedLinearBenchmarks
     public static IEnumerable<int> Ranks => Quick ? [16] : [8, 16, 64];
 
     private Linear _bare = null!;
-    private PeftModel _lora = null!, _dora = null!, _ia3 = null!;
+    private PeftModel _lora = null!, _dora = null!, _ia3 = null!, _lokr = null!, _vera = null!;
     private Tensor _x = null!;
 
     [GlobalSetup]
@@ -46,9 +49,11 @@ public class AdaptedLinearBenchmarks
         _lora = Adapted(new LoraConfig { TargetModules = ModuleSelector.List("proj"), R = Rank, LoraAlpha = 2 * Rank });
         _dora = Adapted(new LoraConfig { TargetModules = ModuleSelector.List("proj"), R = Rank, LoraAlpha = 2 * Rank, UseDora = true });
         _ia3 = Adapted(new Ia3Config { TargetModules = ModuleSelector.List("proj") });
+        _lokr = Adapted(new LoKrConfig { TargetModules = ModuleSelector.List("proj"), R = Rank, Alpha = 2 * Rank });
+        _vera = Adapted(new VeraConfig { TargetModules = ModuleSelector.List("proj"), R = 16 * Rank });
         // Correctness before timing: with the freshly initialised (identity) adapters every variant equals the bare layer.
         var reference = _bare.Forward(_x).ToArray();
-        foreach (var m in new[] { _lora, _dora, _ia3 })
+        foreach (var m in new[] { _lora, _dora, _ia3, _lokr, _vera })
         {
             var y = m.Forward(_x).ToArray();
             for (int i = 0; i < y.Length; i++)
@@ -106,4 +111,10 @@ public class AdaptedLinearBenchmarks
 
     [Benchmark]
     public float Ia3() => Step(_ia3);
+
+    [Benchmark]
+    public float LoKr() => Step(_lokr);
+
+    [Benchmark]
+    public float Vera() => Step(_vera);
 }

@@ -53,6 +53,12 @@ public abstract record AdapterConfig
     /// <summary>Whether this method reads layers_to_transform / layers_pattern (written back only then).</summary>
     protected virtual bool HasLayerSelection => false;
 
+    /// <summary>Whether this method's Hugging Face configuration has fan_in_fan_out (written back only then, or when true).</summary>
+    protected virtual bool HasFanInFanOut => true;
+
+    /// <summary>Whether this method's Hugging Face configuration has exclude_modules (written back only then, or when set).</summary>
+    protected virtual bool HasExcludeModules => true;
+
     /// <summary>layers_to_transform: only layers with these indices are adapted (list targets only).</summary>
     public IReadOnlyList<int>? LayersToTransform { get; init; }
 
@@ -140,9 +146,15 @@ public abstract record AdapterConfig
             .Set(BaseModelField, BaseModelNameOrPath ?? "")
             .Set(InferenceModeField, InferenceMode)
             .Set(TargetModulesField, TargetModules)
-            .Set(ExcludeModulesField, ExcludeModules)
-            .Set(ModulesToSaveField, ModulesToSave)
-            .Set(FanInFanOutField, FanInFanOut);
+            .Set(ModulesToSaveField, ModulesToSave);
+        if (HasExcludeModules || ExcludeModules is not null)
+        {
+            w.Set(ExcludeModulesField, ExcludeModules);
+        }
+        if (HasFanInFanOut || FanInFanOut)
+        {
+            w.Set(FanInFanOutField, FanInFanOut);
+        }
         if (HasLayerSelection)
         {
             w.Set(LayersToTransformField, LayersToTransform is null ? null : new JsonArray(LayersToTransform.Select(i => (JsonNode?)JsonValue.Create(i)).ToArray()));

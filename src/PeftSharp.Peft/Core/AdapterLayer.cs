@@ -8,6 +8,13 @@ namespace PeftSharp.Peft.Core;
 public readonly record struct AdapterParameter(string ModulePath, string FileKey, Tensor Value);
 
 /// <summary>
+/// A tensor that every layer of one adapter shares (VeRA's frozen projections, VB-LoRA's vector bank). The adapter file
+/// holds it once, at model level, as "base_model.&lt;FileKey&gt;" (e.g. "base_model.vera_A"), however many layers use it.
+/// <paramref name="Optional"/>: loading may omit it because the layer can rebuild it exactly from its configuration.
+/// </summary>
+public readonly record struct SharedAdapterTensor(string FileKey, Tensor Value, bool Optional = false);
+
+/// <summary>
 /// A base module wrapped with one or more adapters of one method. This class owns everything methods share:
 /// the base module (child "base_layer", as Hugging Face names it), the active set and disable flag (through a
 /// shared <see cref="AdapterSelection"/>), mixed batches with one adapter per row, merge bookkeeping and deletion.
@@ -44,6 +51,13 @@ public abstract class AdapterLayer : Module
 
     /// <summary>The tensors of one adapter with their module paths and file keys.</summary>
     public abstract IEnumerable<AdapterParameter> AdapterParameters(string name);
+
+    /// <summary>
+    /// The tensors of one adapter that this layer shares with the adapter's other layers, saved once at model level.
+    /// A tensor listed here is not also written under this layer's key, even when <see cref="AdapterParameters"/>
+    /// lists it (one layer registers a shared trainable tensor so that it appears once among the parameters).
+    /// </summary>
+    public virtual IEnumerable<SharedAdapterTensor> SharedTensors(string name) => [];
 
     /// <summary>Applies the base module and, unless disabled, the active (unmerged) adapters present here.</summary>
     public override Tensor Forward(Tensor input)

@@ -29,6 +29,19 @@ public abstract class PeftMethod
     public abstract void AddAdapter(AdapterLayer layer, string name, AdapterConfig config, string modulePath, Rng rng);
 
     /// <summary>
+    /// Adds adapter <paramref name="name"/> to every targeted layer (paths relative to the base model, in model order).
+    /// The default adds it layer by layer; a method whose layers share tensors (<see cref="AdapterLayer.SharedTensors"/>)
+    /// overrides this to create them once for all layers.
+    /// </summary>
+    public virtual void AddAdapter(IReadOnlyList<(string Path, AdapterLayer Layer)> layers, string name, AdapterConfig config, Rng rng)
+    {
+        foreach (var (path, layer) in layers)
+        {
+            AddAdapter(layer, name, config, path, rng);
+        }
+    }
+
+    /// <summary>
     /// Base-model parameter names, relative to the adapted module, that Hugging Face writes into the adapter
     /// file for this configuration besides the adapter's own tensors (e.g. "base_layer.weight" of an adapted
     /// embedding). Loading accepts but does not require them.
@@ -50,6 +63,12 @@ public static class PeftMethods
         Methods.PromptTuning.PromptTuningMethod.Instance,
         Methods.PrefixTuning.PrefixTuningMethod.Instance,
         Methods.PTuning.PTuningMethod.Instance,
+        Methods.LoHa.LoHaMethod.Instance,
+        Methods.LoKr.LoKrMethod.Instance,
+        Methods.Vera.VeraMethod.Instance,
+        Methods.FourierFT.FourierFTMethod.Instance,
+        Methods.VbLora.VbLoraMethod.Instance,
+        Methods.LnTuning.LnTuningMethod.Instance,
     ]);
 
     /// <summary>The method with this peft_type (case-insensitive), or null.</summary>

@@ -144,6 +144,7 @@ public sealed partial class PeftModel : Module
         }
         var targets = TargetSelector.Select(Model, config, method, Options.OutputHeadNames);
         var rng = new Rng(_rng.NextUInt64());
+        var layers = new List<(string, AdapterLayer)>(targets.Count);
         foreach (var (path, module) in targets)
         {
             AdapterLayer layer;
@@ -156,8 +157,9 @@ public sealed partial class PeftModel : Module
                 layer = method.Wrap(module, Selection);
                 ReplaceAt(path, layer);
             }
-            method.AddAdapter(layer, name, config, path, rng);
+            layers.Add((path, layer));
         }
+        method.AddAdapter(layers, name, config, rng);
         foreach (var (path, module) in TargetSelector.SelectModulesToSave(Model, config.ModulesToSave))
         {
             var wrapper = module as ModulesToSaveWrapper ?? new ModulesToSaveWrapper(module, Selection);

@@ -26,16 +26,31 @@ public static class AdapterFiles
             yield return prompt;
             yield break;
         }
+        var sharedKeys = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (path, layer) in model.AdapterLayers())
         {
             if (!layer.HasAdapter(adapter))
             {
                 continue;
             }
+            var shared = layer.SharedTensors(adapter).ToArray();
             foreach (var p in layer.AdapterParameters(adapter))
             {
                 var t = p.Value;
+                if (shared.Any(s => ReferenceEquals(s.Value, t)))
+                {
+                    continue;
+                }
                 yield return new Entry(PeftModel.KeyPrefix + path + "." + p.FileKey, t, false, v => v.CopyTo(t.Span));
+            }
+            foreach (var s in shared)
+            {
+                // Shared tensors are one object in every layer: the first layer that holds one writes (and loads) it.
+                var t = s.Value;
+                if (sharedKeys.Add(s.FileKey))
+                {
+                    yield return new Entry(PeftModel.BaseModelName + "." + s.FileKey, t, s.Optional, v => v.CopyTo(t.Span));
+                }
             }
             foreach (var extra in method.ExtraSavedBaseParameters(config, path, layer))
             {

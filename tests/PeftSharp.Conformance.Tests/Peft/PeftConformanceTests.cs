@@ -21,7 +21,7 @@ public class PeftConformanceTests(ITestOutputHelper output)
     /// <summary>Methods whose adapters PeftSharp does not load yet (each must fail loudly, naming its peft_type).</summary>
     private static readonly HashSet<string> Pending = new(StringComparer.Ordinal)
     {
-        "ADALORA", "LOHA", "LOKR", "VERA", "OFT", "BOFT", "FOURIERFT", "HRA", "BONE", "VBLORA", "LN_TUNING",
+        "ADALORA", "OFT", "BOFT", "HRA", "BONE",
     };
 
     /// <summary>Fixtures with several adapters and no top-level one; checked by their own tests below.</summary>

@@ -105,7 +105,7 @@ public abstract class AdapterContractTests
         using (var f = SafetensorsFile.Open(Path.Combine(dir, AdapterFiles.WeightsFileName)))
         {
             Assert.Equal("pt", f.Metadata["format"]);
-            Assert.All(f.Tensors, e => Assert.StartsWith(PeftModel.KeyPrefix, e.Name));
+            Assert.All(f.Tensors, e => Assert.StartsWith(PeftModel.BaseModelName + ".", e.Name));
             Assert.All(f.Tensors, e => Assert.DoesNotContain(".default", e.Name));
         }
         var loaded = PeftModel.FromPretrained(new ToyModel(ModelSeed), dir, options: Options);

@@ -1,5 +1,11 @@
 using PeftSharp.Peft.Core;
 using PeftSharp.Peft.Methods.Ia3;
+using PeftSharp.Peft.Methods.LoHa;
+using PeftSharp.Peft.Methods.LoKr;
+using PeftSharp.Peft.Methods.FourierFT;
+using PeftSharp.Peft.Methods.LnTuning;
+using PeftSharp.Peft.Methods.VbLora;
+using PeftSharp.Peft.Methods.Vera;
 using PeftSharp.Peft.Methods.Lora;
 
 namespace PeftSharp.Peft.Tests.Contracts;
@@ -29,4 +35,34 @@ public sealed class LoraModulesToSaveContractTests : AdapterContractTests
 public sealed class Ia3ContractTests : AdapterContractTests
 {
     protected override AdapterConfig Config => new Ia3Config { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), FeedforwardModules = ModuleSelector.List("fc2") };
+}
+
+public sealed class LoHaContractTests : AdapterContractTests
+{
+    protected override AdapterConfig Config => new LoHaConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), R = 2, Alpha = 3 };
+}
+
+public sealed class LoKrContractTests : AdapterContractTests
+{
+    protected override AdapterConfig Config => new LoKrConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), R = 1, Alpha = 2, DecomposeBoth = true };
+}
+
+public sealed class VeraContractTests : AdapterContractTests
+{
+    protected override AdapterConfig Config => new VeraConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), R = 3, ProjectionPrngKey = 5 };
+}
+
+public sealed class FourierFTContractTests : AdapterContractTests
+{
+    protected override AdapterConfig Config => new FourierFTConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), NFrequency = 5, Scaling = 20 };
+}
+
+public sealed class VbLoraContractTests : AdapterContractTests
+{
+    protected override AdapterConfig Config => new VbLoraConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), R = 2, NumVectors = 6, VectorLength = 1, Topk = 2 };
+}
+
+public sealed class LnTuningContractTests : AdapterContractTests
+{
+    protected override AdapterConfig Config => new LnTuningConfig { TargetModules = ModuleSelector.List("fc1", "head") };
 }
