@@ -30,3 +30,13 @@ public sealed class Ia3ContractTests : AdapterContractTests
 {
     protected override AdapterConfig Config => new Ia3Config { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), FeedforwardModules = ModuleSelector.List("fc2") };
 }
+
+public sealed class OftContractTests : AdapterContractTests
+{
+    protected override AdapterConfig Config => new Methods.Oft.OftConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), R = 2 };
+}
+
+public sealed class OftBlockShareContractTests : AdapterContractTests
+{
+    protected override AdapterConfig Config => new Methods.Oft.OftConfig { TargetModules = ModuleSelector.List("fc1", "fc2"), R = 0, OftBlockSize = 2, BlockShare = true };
+}
