@@ -48,6 +48,7 @@ public static class PeftMethods
         Methods.Lora.LoraMethod.Instance,
         Methods.Ia3.Ia3Method.Instance,
         Methods.Oft.OftMethod.Instance,
+        Methods.Boft.BoftMethod.Instance,
     ]);
 
     /// <summary>The method with this peft_type (case-insensitive), or null.</summary>

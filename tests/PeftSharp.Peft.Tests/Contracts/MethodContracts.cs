@@ -1,6 +1,8 @@
 using PeftSharp.Peft.Core;
+using PeftSharp.Peft.Methods.Boft;
 using PeftSharp.Peft.Methods.Ia3;
 using PeftSharp.Peft.Methods.Lora;
+using PeftSharp.Peft.Methods.Oft;
 
 namespace PeftSharp.Peft.Tests.Contracts;
 
@@ -33,10 +35,21 @@ public sealed class Ia3ContractTests : AdapterContractTests
 
 public sealed class OftContractTests : AdapterContractTests
 {
-    protected override AdapterConfig Config => new Methods.Oft.OftConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), R = 2 };
+    protected override AdapterConfig Config => new OftConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), R = 2 };
 }
 
 public sealed class OftBlockShareContractTests : AdapterContractTests
 {
-    protected override AdapterConfig Config => new Methods.Oft.OftConfig { TargetModules = ModuleSelector.List("fc1", "fc2"), R = 0, OftBlockSize = 2, BlockShare = true };
+    protected override AdapterConfig Config => new OftConfig { TargetModules = ModuleSelector.List("fc1", "fc2"), R = 0, OftBlockSize = 2, BlockShare = true };
+}
+
+public sealed class BoftContractTests : AdapterContractTests
+{
+    // fc2 has 8 inputs: 4 blocks of 2 and three butterfly factors, so every permutation is non-trivial but P_0.
+    protected override AdapterConfig Config => new BoftConfig { TargetModules = ModuleSelector.List("fc2"), BoftBlockSize = 2, BoftNButterflyFactor = 3 };
+}
+
+public sealed class BoftSingleFactorContractTests : AdapterContractTests
+{
+    protected override AdapterConfig Config => new BoftConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), BoftBlockSize = 0, BoftBlockNum = 1 };
 }

@@ -91,7 +91,7 @@ public sealed class OftLayer : AdapterLayer<OftLayer.OftAdapter>
             var q = OrthogonalBlocks.Cayley(a.R);
             if (Training && a.Dropout > 0f)
             {
-                q = OrthogonalBlocks.DropBlocks(q, a.Dropout, a.DropoutRng!);
+                q = OrthogonalBlocks.DropBlocks(q, 1, a.Dropout, a.DropoutRng!);
             }
             x = OrthogonalBlocks.ApplyBlocks(x, q, a.Blocks);
             var s = a.S.Reshape(OutFeatures);

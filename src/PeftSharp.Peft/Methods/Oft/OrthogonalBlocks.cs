@@ -35,29 +35,31 @@ internal static class OrthogonalBlocks
     }
 
     /// <summary>
-    /// Multiplicative dropout in training: ⌊p·D⌋ randomly chosen blocks of <paramref name="q"/> (D, b, b) become the
-    /// identity (Hugging Face's MultiplicativeDropoutLayer; a single shared block is never dropped).
+    /// Multiplicative dropout in training (Hugging Face's MultiplicativeDropoutLayer): <paramref name="q"/> holds
+    /// <paramref name="groups"/> × D blocks (G·D, b, b); in one randomly chosen group, ⌊p·D⌋ randomly chosen blocks
+    /// become the identity. OFT has one group, BOFT one per butterfly factor.
     /// </summary>
-    public static Tensor DropBlocks(Tensor q, float p, Rng rng)
+    public static Tensor DropBlocks(Tensor q, int groups, float p, Rng rng)
     {
-        int d = q.Dim(0), b = q.Dim(-1);
+        int d = q.Dim(0) / groups, b = q.Dim(-1);
         int drop = (int)(p * d);
         if (d == 1 || drop == 0)
         {
             return q;
         }
+        int group = groups == 1 ? 0 : rng.NextInt(groups);
         var order = Enumerable.Range(0, d).ToArray();
         for (int i = d - 1; i > 0; i--)
         {
             int j = rng.NextInt(i + 1);
             (order[i], order[j]) = (order[j], order[i]);
         }
-        var mask = new float[d];
+        var mask = new float[groups * d];
         for (int i = 0; i < drop; i++)
         {
-            mask[order[i]] = 1f;
+            mask[group * d + order[i]] = 1f;
         }
-        var m = Tensor.FromArray(mask, d, 1, 1);
+        var m = Tensor.FromArray(mask, groups * d, 1, 1);
         return q.Mul(m.Mul(-1f).Add(1f)).Add(Identity(b).Mul(m));
     }
 
