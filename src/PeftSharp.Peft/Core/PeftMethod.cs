@@ -49,6 +49,7 @@ public static class PeftMethods
         Methods.Ia3.Ia3Method.Instance,
         Methods.Oft.OftMethod.Instance,
         Methods.Boft.BoftMethod.Instance,
+        Methods.Hra.HraMethod.Instance,
     ]);
 
     /// <summary>The method with this peft_type (case-insensitive), or null.</summary>

@@ -1,5 +1,6 @@
 using PeftSharp.Peft.Core;
 using PeftSharp.Peft.Methods.Boft;
+using PeftSharp.Peft.Methods.Hra;
 using PeftSharp.Peft.Methods.Ia3;
 using PeftSharp.Peft.Methods.Lora;
 using PeftSharp.Peft.Methods.Oft;
@@ -52,4 +53,14 @@ public sealed class BoftContractTests : AdapterContractTests
 public sealed class BoftSingleFactorContractTests : AdapterContractTests
 {
     protected override AdapterConfig Config => new BoftConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), BoftBlockSize = 0, BoftBlockNum = 1 };
+}
+
+public sealed class HraContractTests : AdapterContractTests
+{
+    protected override AdapterConfig Config => new HraConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), R = 4 };
+}
+
+public sealed class HraGramSchmidtContractTests : AdapterContractTests
+{
+    protected override AdapterConfig Config => new HraConfig { TargetModules = ModuleSelector.List("fc1", "fc2"), R = 3, ApplyGs = true };
 }
