@@ -50,6 +50,7 @@ public static class PeftMethods
         Methods.Oft.OftMethod.Instance,
         Methods.Boft.BoftMethod.Instance,
         Methods.Hra.HraMethod.Instance,
+        Methods.Bone.BoneMethod.Instance,
     ]);
 
     /// <summary>The method with this peft_type (case-insensitive), or null.</summary>

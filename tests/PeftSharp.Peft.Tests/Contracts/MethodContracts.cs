@@ -1,5 +1,6 @@
 using PeftSharp.Peft.Core;
 using PeftSharp.Peft.Methods.Boft;
+using PeftSharp.Peft.Methods.Bone;
 using PeftSharp.Peft.Methods.Hra;
 using PeftSharp.Peft.Methods.Ia3;
 using PeftSharp.Peft.Methods.Lora;
@@ -63,4 +64,16 @@ public sealed class HraContractTests : AdapterContractTests
 public sealed class HraGramSchmidtContractTests : AdapterContractTests
 {
     protected override AdapterConfig Config => new HraConfig { TargetModules = ModuleSelector.List("fc1", "fc2"), R = 3, ApplyGs = true };
+}
+
+public sealed class BoneContractTests : AdapterContractTests
+{
+    // r = 3 leaves a partial last block on fc2 (8 inputs) and head (5 inputs).
+    protected override AdapterConfig Config => new BoneConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), R = 3 };
+}
+
+public sealed class BoneBatContractTests : AdapterContractTests
+{
+    // fc1 is 8 × 6 and head 7 × 5 would not split; fc1 and fc2 (5 × 8) do not both split into 2 × 2 blocks either, so fc1 only.
+    protected override AdapterConfig Config => new BoneConfig { TargetModules = ModuleSelector.List("fc1"), R = 2, Variant = BoneVariant.Bat };
 }
