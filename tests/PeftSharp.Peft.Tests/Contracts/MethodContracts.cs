@@ -1,4 +1,5 @@
 using PeftSharp.Peft.Core;
+using PeftSharp.Peft.Methods.AdaLora;
 using PeftSharp.Peft.Methods.Boft;
 using PeftSharp.Peft.Methods.Bone;
 using PeftSharp.Peft.Methods.Hra;
@@ -76,4 +77,9 @@ public sealed class BoneBatContractTests : AdapterContractTests
 {
     // fc1 is 8 × 6 and head 7 × 5 would not split; fc1 and fc2 (5 × 8) do not both split into 2 × 2 blocks either, so fc1 only.
     protected override AdapterConfig Config => new BoneConfig { TargetModules = ModuleSelector.List("fc1"), R = 2, Variant = BoneVariant.Bat };
+}
+
+public sealed class AdaLoraContractTests : AdapterContractTests
+{
+    protected override AdapterConfig Config => new AdaLoraConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), InitR = 3, TargetR = 2, LoraAlpha = 4 };
 }

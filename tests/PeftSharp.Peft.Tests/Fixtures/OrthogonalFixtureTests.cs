@@ -14,7 +14,7 @@ namespace PeftSharp.Peft.Tests.Fixtures;
 /// </summary>
 public sealed class OrthogonalFixtureTests(ITestOutputHelper output)
 {
-    public static TheoryData<string> Fixtures() => FixtureRoot.Rows("llama-oft", "llama-boft", "llama-hra", "llama-bone");
+    public static TheoryData<string> Fixtures() => FixtureRoot.Rows("llama-oft", "llama-boft", "llama-hra", "llama-bone", "llama-adalora");
 
     private readonly FixtureAdapterTests _shared = new(output);
 
