@@ -59,6 +59,12 @@ public abstract class AdapterLayer : Module
     /// </summary>
     public virtual IEnumerable<SharedAdapterTensor> SharedTensors(string name) => [];
 
+    /// <summary>
+    /// The value written to the adapter file for one of this layer's tensors (default: the tensor itself). A method
+    /// whose file holds a reduced form of its live tensors overrides this (AdaLoRA after rank allocation).
+    /// </summary>
+    protected internal virtual Tensor SavedValue(string adapter, AdapterParameter p) => p.Value;
+
     /// <summary>Applies the base module and, unless disabled, the active (unmerged) adapters present here.</summary>
     public override Tensor Forward(Tensor input)
     {

@@ -48,6 +48,12 @@ public abstract class PeftMethod
     /// </summary>
     public virtual IEnumerable<string> ExtraSavedBaseParameters(AdapterConfig config, string modulePath, AdapterLayer layer) => [];
 
+    /// <summary>
+    /// Training-time behaviour of trainable adapter <paramref name="adapter"/> of <paramref name="model"/> beyond the
+    /// forward pass (an extra loss term, work after each optimizer step), or null when the method has none.
+    /// </summary>
+    public virtual IAdapterTrainingHooks? CreateTrainingHooks(PeftModel model, string adapter) => null;
+
     /// <summary>Which bias parameters the adapter trains and saves: "none", "all" or "lora_only".</summary>
     public virtual string BiasMode(AdapterConfig config) => "none";
 }
@@ -69,6 +75,11 @@ public static class PeftMethods
         Methods.FourierFT.FourierFTMethod.Instance,
         Methods.VbLora.VbLoraMethod.Instance,
         Methods.LnTuning.LnTuningMethod.Instance,
+        Methods.Oft.OftMethod.Instance,
+        Methods.Boft.BoftMethod.Instance,
+        Methods.Hra.HraMethod.Instance,
+        Methods.Bone.BoneMethod.Instance,
+        Methods.AdaLora.AdaLoraMethod.Instance,
     ]);
 
     /// <summary>The method with this peft_type (case-insensitive), or null.</summary>

@@ -41,7 +41,15 @@ public static class AdapterFiles
                 {
                     continue;
                 }
-                yield return new Entry(PeftModel.KeyPrefix + path + "." + p.FileKey, t, false, v => v.CopyTo(t.Span));
+                var key = PeftModel.KeyPrefix + path + "." + p.FileKey;
+                yield return new Entry(key, layer.SavedValue(adapter, p), false, v =>
+                {
+                    if (v.Length != t.Numel)
+                    {
+                        throw new AdapterLoadException($"\"{key}\" holds {v.Length} values but the adapter's tensor has {t.Numel}.");
+                    }
+                    v.CopyTo(t.Span);
+                });
             }
             foreach (var s in shared)
             {

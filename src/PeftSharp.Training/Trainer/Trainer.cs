@@ -17,7 +17,8 @@ namespace PeftSharp.Training;
 /// computes the loss, stops with <see cref="TrainingDivergedException"/> if it is NaN/∞, and back-propagates
 /// loss / accumulation steps;</item>
 /// <item>clips the global gradient norm (stopping if it is not finite), steps the optimizer with the scheduled
-/// learning rate, zeroes gradients (keeping their buffers) and advances the scheduler.</item>
+/// learning rate, calls <see cref="TrainingTask{TBatch}.AfterOptimizerStep"/> (gradients still present),
+/// zeroes gradients (keeping their buffers) and advances the scheduler.</item>
 /// </list>
 /// Between steps it evaluates, checks early stopping, writes checkpoints and metrics, reports progress, and
 /// honours cancellation (finishing the current step, then writing a checkpoint). A run resumed from a checkpoint
@@ -283,6 +284,7 @@ public sealed class Trainer<TBatch>
                 Diverge(step, $"the gradient norm is {Describe(norm)} although the loss ({lossSum / accumulation:g6}) is finite", lastCheckpoint, metrics, trainCurve, evalCurve, plotPath);
             }
             _optimizer.Step();
+            _task.AfterOptimizerStep?.Invoke(step);
             _optimizer.ZeroGrad();
             return (lossSum / accumulation, norm, tokens);
         }

@@ -22,6 +22,13 @@ public sealed class TrainingTask<TBatch>
     /// <summary>The scalar training loss of a batch, recorded for backward (a mean over the batch's examples or tokens).</summary>
     public required Func<TBatch, Tensor> ComputeLoss { get; init; }
 
+    /// <summary>
+    /// Called after each optimizer step with the 1-based step number, while the step's gradients are still present
+    /// (before they are zeroed). Methods that adapt during training hook in here, e.g.
+    /// <c>step =&gt; peftModel.AfterOptimizerStep(step)</c> for AdaLoRA's rank allocation.
+    /// </summary>
+    public Action<long>? AfterOptimizerStep { get; init; }
+
     /// <summary>Tokens (or examples) in a batch, for throughput figures; null counts 0.</summary>
     public Func<TBatch, long>? CountTokens { get; init; }
 
