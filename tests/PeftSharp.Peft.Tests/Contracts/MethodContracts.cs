@@ -70,6 +70,8 @@ public sealed class VbLoraContractTests : AdapterContractTests
 public sealed class LnTuningContractTests : AdapterContractTests
 {
     protected override AdapterConfig Config => new LnTuningConfig { TargetModules = ModuleSelector.List("fc1", "head") };
+}
+
 public sealed class OftContractTests : AdapterContractTests
 {
     protected override AdapterConfig Config => new OftConfig { TargetModules = ModuleSelector.List("fc1", "fc2", "head"), R = 2 };
