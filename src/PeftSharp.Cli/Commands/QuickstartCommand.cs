@@ -41,7 +41,7 @@ public static class QuickstartCommand
     private static void Print(QuickstartReport r, string baseDir)
     {
         var table = new Table().AddColumn("").AddColumn("base model").AddColumn("with LoRA adapter");
-        table.AddRow("accuracy on unseen stories", $"{r.BaseAccuracy:P1}", $"[green]{r.AdaptedAccuracy:P1}[/]");
+        table.AddRow("accuracy on held-out words", $"{r.BaseAccuracy:P1}", $"[green]{r.AdaptedAccuracy:P1}[/]");
         table.AddRow("answer loss", $"{r.BaseAnswerLoss:F3}", $"{r.AdaptedAnswerLoss:F3}");
         table.AddRow("sample answer", Markup.Escape(r.BaseSample.Length == 0 ? "(nothing)" : r.BaseSample), Markup.Escape(r.AdaptedSample));
         AnsiConsole.Write(table);

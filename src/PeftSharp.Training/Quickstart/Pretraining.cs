@@ -17,7 +17,7 @@ public sealed record PretrainOptions
     public int SequenceLength { get; init; } = 64;
     public int BatchSize { get; init; } = 32;
     public long Steps { get; init; } = 1500;
-    public double LearningRate { get; init; } = 3e-3;
+    public double LearningRate { get; init; } = 1e-3;
     public long WarmupSteps { get; init; } = 100;
     public double WeightDecay { get; init; } = 0.1;
     public int Hidden { get; init; } = 128;

@@ -23,7 +23,6 @@ public sealed record QuickstartOptions
     public long Steps { get; init; } = 300;
     public int BatchSize { get; init; } = 32;
     public int TrainExamples { get; init; } = 4000;
-    public int TestExamples { get; init; } = 300;
     public double LearningRate { get; init; } = 3e-3;
     public int Rank { get; init; } = 8;
     public double Alpha { get; init; } = 16;
@@ -43,8 +42,6 @@ public sealed record QuickstartReport(
 /// </summary>
 public static class QuickstartRunner
 {
-    private const ulong TestSeedOffset = 1_000_003;
-
     public static QuickstartReport Run(QuickstartOptions o, IProgress<TrainingEvent>? progress = null, Action<string>? log = null, CancellationToken cancellationToken = default)
     {
         var clock = Stopwatch.StartNew();
@@ -52,13 +49,13 @@ public static class QuickstartRunner
         var model = (CausalLanguageModel)AutoModel.FromPretrained(o.BaseModel);
         var tokenizer = Tokenizer.FromDirectory(o.BaseModel);
         var train = Encode(tokenizer, SyntheticWorld.Questions(o.Seed, o.TrainExamples));
-        var test = Encode(tokenizer, SyntheticWorld.Questions(o.Seed + TestSeedOffset, o.TestExamples));
+        var test = Encode(tokenizer, SyntheticWorld.TestQuestions());
         log($"base model: {model.ArchitectureName}, {model.NamedParameters().Sum(p => (long)p.Parameter.Numel):N0} parameters ({Path.GetFullPath(o.BaseModel)})");
-        log($"task: answer \"what color was the <animal> ?\" about a one-sentence story; {train.Count} training and {test.Count} unseen test stories");
+        log($"task: \"question : what kind of word is <word> ? answer :\" (name, animal, thing, place, color or feeling); {train.Count} training questions, {test.Count} test questions about words training never asks about");
 
         model.Eval();
         var (baseAcc, baseLoss) = Score(model, test);
-        log($"base model on the test stories: accuracy {baseAcc:P1}, answer loss {baseLoss:F3}");
+        log($"base model on the held-out words: accuracy {baseAcc:P1}, answer loss {baseLoss:F3}");
 
         var config = new LoraConfig
         {
@@ -97,12 +94,12 @@ public static class QuickstartRunner
 
         model.Eval();
         var (acc, loss) = Score(model, test);
-        log($"adapted model on the test stories: accuracy {acc:P1}, answer loss {loss:F3}");
+        log($"adapted model on the held-out words: accuracy {acc:P1}, answer loss {loss:F3}");
         var adapterDir = Path.Combine(o.Output, "adapter");
         peft.SavePretrained(adapterDir);
         log($"adapter saved to {Path.GetFullPath(adapterDir)}");
 
-        var sample = SyntheticWorld.Questions(o.Seed + 2 * TestSeedOffset, 1)[0];
+        var sample = SyntheticWorld.TestQuestions().First(q => q.Answer == "animal");
         string adapted = Greedy(model, tokenizer, sample.Prompt, 4);
         string plain;
         using (peft.DisableAdapters())

@@ -4,9 +4,9 @@ namespace PeftSharp.Training.Quickstart;
 
 /// <summary>
 /// A small, fully generated world of people, animals, things and places. It provides the pretraining corpus of
-/// the embedded quickstart model (short stories) and a held-out fine-tuning task the corpus never shows: reading a
-/// one-sentence story and answering "what color was the X ?". Everything is derived from a seed, so the corpus and
-/// the task are reproducible byte for byte.
+/// the embedded quickstart model (short stories) and a held-out fine-tuning task the corpus never shows: naming the
+/// kind of a word (name, animal, thing, place, color, feeling) — for words the fine-tuning never asks about.
+/// Everything is derived from a seed, so the corpus and the task are reproducible byte for byte.
 /// </summary>
 public static class SyntheticWorld
 {
@@ -20,7 +20,7 @@ public static class SyntheticWorld
     public static readonly string[] Moves = ["went", "walked", "ran", "came"];
 
     /// <summary>The words the question-answering task adds (they also occur in the corpus, in other roles).</summary>
-    public static readonly string[] TaskWords = ["question", "answer", "what", "color", ":", "?"];
+    public static readonly string[] TaskWords = ["question", "answer", "what", "kind", "of", "word", "name", "animal", "thing", "place", "color", "feeling", ":", "?"];
 
     private static readonly string[] Function = ["the", "a", "and", "was", "were", "to", "it", "he", "she", "they", "in", "at", "with", "very", "then", "is", "of", "day", "played", "gave", "said", "looked", "so", "too", "home", "big", "small", ".", ","];
 
@@ -106,16 +106,41 @@ public static class SyntheticWorld
     /// <summary>A question-answering example: a prompt ending in "answer :" and the one-word answer.</summary>
     public sealed record QaExample(string Prompt, string Answer);
 
+    /// <summary>The word categories of the fine-tuning task, with the label word the model must answer.</summary>
+    public static readonly (string Label, string[] Words)[] Categories =
+    [
+        ("name", Names), ("animal", Animals), ("thing", Things), ("place", Places), ("color", Colors), ("feeling", Feelings),
+    ];
+
     /// <summary>
-    /// The fine-tuning task, a question about a one-sentence story in a format the corpus never shows:
-    /// "kai saw a orange goat in the park . question : what color was the goat ? answer :" → "orange".
-    /// Train and test examples come from disjoint seeds, so a test story is new to the model.
+    /// Whether a word is held out of fine-tuning (every fourth word of each category): test questions ask only about
+    /// these, so a correct answer shows the model generalising what it learned about words during pretraining.
+    /// </summary>
+    public static bool IsHeldOut(string[] category, string word) => Array.IndexOf(category, word) % 4 == 0;
+
+    private static QaExample Ask(string word, string label) => new($"question : what kind of word is {word} ? answer :", label);
+
+    /// <summary>
+    /// The fine-tuning task, never shown in pretraining: name the kind of a word ("question : what kind of word is
+    /// fox ? answer :" → "animal"). The six label words never occur in the corpus. Training questions use three
+    /// quarters of each category's words; <see cref="TestQuestions"/> asks about the other quarter.
     /// </summary>
     public static QaExample Question(Rng rng)
     {
-        string n = Pick(rng, Names), a = Pick(rng, Animals), c = Pick(rng, Colors), p = Pick(rng, Places);
-        return new QaExample($"{n} saw a {c} {a} in the {p} . question : what color was the {a} ? answer :", c);
+        while (true)
+        {
+            var (label, words) = Categories[rng.NextInt(Categories.Length)];
+            var word = Pick(rng, words);
+            if (!IsHeldOut(words, word))
+            {
+                return Ask(word, label);
+            }
+        }
     }
+
+    /// <summary>One question about every held-out word.</summary>
+    public static IReadOnlyList<QaExample> TestQuestions() =>
+        Categories.SelectMany(c => c.Words.Where(w => IsHeldOut(c.Words, w)).Select(w => Ask(w, c.Label))).ToArray();
 
     /// <summary>A deterministic list of task examples.</summary>
     public static IReadOnlyList<QaExample> Questions(ulong seed, int count)
