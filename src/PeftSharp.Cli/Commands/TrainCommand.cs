@@ -111,21 +111,34 @@ public static class TrainCommand
         _ => JsonValue.Create(Convert.ToString(value, CultureInfo.InvariantCulture)),
     };
 
+    // Under a live progress bar lines must go through Spectre; in logs they stay unwrapped.
+    private static void Log(string line)
+    {
+        if (TrainingView.Interactive)
+        {
+            AnsiConsole.WriteLine(line);
+        }
+        else
+        {
+            Console.Out.WriteLine(line);
+        }
+    }
+
     private static int Run(FineTuneOptions options, CancellationToken ct)
     {
         var view = new TrainingView("train");
-        var result = view.Run(options.MaxSteps ?? 0, progress => FineTuner.Run(options, progress, line => AnsiConsole.WriteLine(line), ct));
+        var result = view.Run(options.MaxSteps ?? 0, progress => FineTuner.Run(options, progress, Log, ct));
         TrainingView.PrintSummary(result.Training);
         var output = result.OutputDirectory;
         if (result.Training.StopReason == StopReason.Cancelled)
         {
-            AnsiConsole.WriteLine($"Stopped at step {result.Training.Steps}; checkpoint: {result.Training.LastCheckpoint}.");
-            AnsiConsole.WriteLine($"Continue with the same settings plus: --resume (or --resume {result.Training.LastCheckpoint}).");
+            Log($"Stopped at step {result.Training.Steps}; checkpoint: {result.Training.LastCheckpoint}.");
+            Log($"Continue with the same settings plus: --resume (or --resume {result.Training.LastCheckpoint}).");
             return CommandErrors.Cancelled;
         }
-        AnsiConsole.WriteLine($"adapter: {result.AdapterDirectory}");
+        Log($"adapter: {result.AdapterDirectory}");
         var tokenizer = options.Tokenizer is null ? "" : $" --tokenizer {options.Tokenizer}";
-        AnsiConsole.WriteLine(result.Task == FineTuneTask.CausalLanguageModeling
+        Log(result.Task == FineTuneTask.CausalLanguageModeling
             ? $"next: peft generate --model {options.Model}{tokenizer} --adapter {result.AdapterDirectory} --prompt \"...\""
             : $"next: peft eval --model {options.Model}{tokenizer} --adapter {result.AdapterDirectory} --data FILE");
         return 0;

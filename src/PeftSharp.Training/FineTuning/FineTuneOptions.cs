@@ -272,7 +272,8 @@ public sealed record FineTuneOptions
         public double? NullableDouble() => Node switch
         {
             null => null,
-            JsonValue v when v.TryGetValue<double>(out var d) && double.IsFinite(d) => d,
+            // Parsing the JSON text reads any numeric CLR value (int, long, ulong, double) a node may have been built from.
+            JsonValue v when v.GetValueKind() == JsonValueKind.Number && double.TryParse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) => d,
             JsonValue v when v.TryGetValue<string>(out var s) && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) => d,
             _ => throw Wrong("a number"),
         };
