@@ -38,7 +38,9 @@ public static partial class InspectCommand
                 Model = parse.GetValue(model),
                 Config = parse.GetValue(config),
                 Method = parse.GetValue(method),
-                Targets = parse.GetValue(targets)?.SelectMany(t => t.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray(),
+                Targets = parse.GetValue(targets) is { Length: > 0 } given
+                    ? given.SelectMany(t => t.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray()
+                    : null,
                 R = parse.GetValue(r),
             });
             if (parse.GetValue(json))
@@ -68,12 +70,12 @@ public static partial class InspectCommand
             Row(t, "Vocabulary", m.Vocab);
             Row(t, "Max positions", m.MaxPositions);
             Row(t, "Parameters", m.Parameters.ToString("N0", c));
-            Row(t, "Stored as", string.Join(", ", m.ParametersByDType.Select(p => $"{p.Key} {p.Value:N0}")));
+            Row(t, "Stored as", string.Join(", ", m.ParametersByDType.Select(p => string.Create(c, $"{p.Key} {p.Value:N0}"))));
             AnsiConsole.Write(t);
             var g = new Table().AddColumn("tensor").AddColumn(new TableColumn("count").RightAligned()).AddColumn("shape").AddColumn(new TableColumn("parameters").RightAligned());
             foreach (var x in m.Groups)
             {
-                g.AddRow(Markup.Escape(x.Pattern), x.Tensors.ToString(c), x.Shape, x.Parameters.ToString("N0", c));
+                g.AddRow(Markup.Escape(x.Pattern), x.Tensors.ToString(c), Markup.Escape(x.Shape), x.Parameters.ToString("N0", c));
             }
             AnsiConsole.Write(g);
         }
@@ -98,8 +100,8 @@ public static partial class InspectCommand
                 Console.Error.WriteLine($"peft inspect: {(report.Adapter is null ? "the configuration does not fit the model" : "the adapter does not fit the model")}: {tg.Error}");
                 return;
             }
-            var t = new Table().Title(Markup.Escape($"{(report.Adapter is null ? "would target" : "fits; targets")}: {tg.Summary}"))
-                .AddColumn("modules").AddColumn(new TableColumn("count").RightAligned()).AddColumn("module");
+            AnsiConsole.WriteLine($"{(report.Adapter is null ? "would target" : "the adapter fits the model; it targets")}: {tg.Summary}");
+            var t = new Table().AddColumn("modules").AddColumn(new TableColumn("count").RightAligned()).AddColumn("module");
             foreach (var group in tg.Targets.GroupBy(x => LayerIndex().Replace(x.Path, ".*.")))
             {
                 t.AddRow(Markup.Escape(group.Key), group.Count().ToString(c), Markup.Escape(group.First().Module));
@@ -112,7 +114,8 @@ public static partial class InspectCommand
 
     private static Table KeyValues(string title)
     {
-        var t = new Table().Title(Markup.Escape(title)).AddColumn("").AddColumn("");
+        AnsiConsole.WriteLine(title);
+        var t = new Table().AddColumn("").AddColumn("");
         t.HideHeaders();
         return t;
     }
