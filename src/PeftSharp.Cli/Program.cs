@@ -12,6 +12,8 @@ public static class Program
         {
             root.Subcommands.Add(command);
         }
-        return root.Parse(args).Invoke();
+        // Ctrl-C cancels the running verb's token; training then finishes its step and writes a checkpoint, which can take
+        // longer than System.CommandLine's default two seconds of grace on a large model.
+        return root.Parse(args).Invoke(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromMinutes(2) });
     }
 }

@@ -9,7 +9,11 @@ public static class CommandCatalog
     {
         yield return QuickstartCommand.Create();
         yield return PretrainCommand.Create();
+        yield return TrainCommand.Create();
+        yield return EvalCommand.Create();
         yield return GenerateCommand.Create();
+        yield return MergeCommand.Create();
+        yield return InspectCommand.Create();
         yield return BenchCommand.Create();
     }
 }

@@ -6,6 +6,7 @@ using PeftSharp.Models.Generation;
 using PeftSharp.Tensors;
 using PeftSharp.Text.Templates;
 using PeftSharp.Text.Tokenization;
+using PeftSharp.Training.FineTuning;
 
 namespace PeftSharp.Cli.Commands;
 
@@ -55,7 +56,7 @@ public static class GenerateCommand
                 return 2;
             }
             catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or TokenizerFormatException
-                or ArgumentException or InvalidOperationException or UnauthorizedAccessException)
+                or ArgumentException or InvalidOperationException or UnauthorizedAccessException or FormatException)
             {
                 Console.Error.WriteLine($"peft generate: {e.Message}");
                 return 1;
@@ -177,16 +178,20 @@ public static class GenerateCommand
     }
 
     /// <summary>
-    /// Where adapters are attached to the base model before generation. Adapter loading arrives with the PEFT core; until
-    /// then any --adapter is refused rather than ignored.
+    /// Attaches the adapters (frozen, all active so their updates add) to the base model. The adapter layers replace
+    /// modules inside <paramref name="model"/>, so the same model object now computes the adapted outputs.
     /// </summary>
     private static CausalLanguageModel ApplyAdapters(CausalLanguageModel model, IReadOnlyList<string> adapterDirs)
     {
-        if (adapterDirs.Count == 0)
+        try
         {
-            return model;
+            ModelFolder.AttachAdapters(model, adapterDirs);
         }
-        throw new UsageException($"--adapter: adapters are not supported yet (got {string.Join(", ", adapterDirs)}).");
+        catch (FineTuneException e)
+        {
+            throw new UsageException("--" + e.Message);
+        }
+        return model;
     }
 
     /// <summary>EOS ids: config.json's, generation_config.json's, and the tokenizer config's eos_token.</summary>

@@ -45,6 +45,8 @@ public sealed class TrainingView : IProgress<TrainingEvent>
                 var line = $"step {s.Step}/{s.MaxSteps}  loss {s.Loss:F4}  lr {s.LearningRate:E2}  {s.TokensPerSecond:N0} tok/s  ETA {Format(s.Eta)}";
                 if (_task is not null)
                 {
+                    // The step count may only be known once the data is loaded.
+                    _task.MaxValue = Math.Max(s.MaxSteps, 1);
                     _task.Value = s.Step;
                     _task.Description = Markup.Escape($"{_label}: {line}");
                 }
