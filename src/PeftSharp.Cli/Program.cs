@@ -12,8 +12,6 @@ public static class Program
         {
             root.Subcommands.Add(command);
         }
-        // Ctrl-C cancels the running verb's token; training then finishes its step and writes a checkpoint, which can take
-        // longer than System.CommandLine's default two seconds of grace on a large model.
-        return root.Parse(args).Invoke(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromMinutes(2) });
+        return root.Parse(args).Invoke();
     }
 }

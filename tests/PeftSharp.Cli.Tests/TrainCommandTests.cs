@@ -129,6 +129,27 @@ public class TrainCommandTests
         Assert.Contains("lr", bad.Error);
     }
 
+    [Fact]
+    public void DivergedLoss_StopsWithTheLastCheckpointIntact_AndNamesIt()
+    {
+        var dir = TempDir("diverge");
+        var data = WriteTextData(dir);
+        var output = Path.Combine(dir, "out");
+        string[] common = ["train", "--model", TinyLlama, "--data", data, "--output", output, "--max-steps", "4", "--optimizer", "sgd",
+            "--max-grad-norm", "0", "--save-every", "1", "--target-modules", "all-linear"];
+        var run = Run([.. common, "--lr", "1e36"]);
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("diverged at step 2", run.Error);
+        Assert.Contains("checkpoint-1", run.Error);
+        Assert.DoesNotContain("   at ", run.All);
+        Assert.False(Directory.Exists(Path.Combine(output, "checkpoint-2")));
+
+        // The checkpoint's learning rate may change on resume (the step size is not part of the run's identity).
+        var resumed = Run([.. common, "--lr", "1e36", "--resume"]);
+        Assert.Equal(1, resumed.ExitCode);
+        Assert.Contains("resumed from", resumed.Output);
+    }
+
     [Theory]
     [InlineData(new[] { "train", "--data", "d.jsonl", "--output", "o" }, "model is required")]
     [InlineData(new[] { "train", "--model", "m", "--r", "many" }, "many")]

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using PeftSharp.Cli.Rendering;
 using PeftSharp.Training;
@@ -81,9 +82,59 @@ public static class TrainCommand
                 }
             }
             options = options.With(flags, "command line");
-            return Run(options, ct);
+            using var stop = new StopOnSignal(ct);
+            return Run(options, stop.Token);
         })));
         return command;
+    }
+
+    /// <summary>
+    /// Turns the first Ctrl-C (or SIGTERM) into a graceful stop — finish the step, write a checkpoint, exit — and lets a
+    /// second Ctrl-C end the process at once.
+    /// </summary>
+    private sealed class StopOnSignal : IDisposable
+    {
+        private readonly CancellationTokenSource _cts;
+        private readonly PosixSignalRegistration? _term;
+
+        public StopOnSignal(CancellationToken outer)
+        {
+            _cts = CancellationTokenSource.CreateLinkedTokenSource(outer);
+            Console.CancelKeyPress += OnCancelKey;
+            if (!OperatingSystem.IsWindows())
+            {
+                _term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+                {
+                    c.Cancel = true;
+                    Request();
+                });
+            }
+        }
+
+        public CancellationToken Token => _cts.Token;
+
+        private void OnCancelKey(object? sender, ConsoleCancelEventArgs e)
+        {
+            if (_cts.IsCancellationRequested)
+            {
+                return; // second Ctrl-C: default handling ends the process
+            }
+            e.Cancel = true;
+            Request();
+        }
+
+        private void Request()
+        {
+            Console.Error.WriteLine("peft train: stopping after this step and writing a checkpoint (press Ctrl-C again to quit at once).");
+            _cts.Cancel();
+        }
+
+        public void Dispose()
+        {
+            Console.CancelKeyPress -= OnCancelKey;
+            _term?.Dispose();
+            _cts.Dispose();
+        }
     }
 
     private static (string, Option) S<T>(string key, string description, string? alias = null)

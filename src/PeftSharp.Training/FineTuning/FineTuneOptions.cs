@@ -131,8 +131,11 @@ public sealed record FineTuneOptions
     /// <summary>Keys whose value is a path (resolved against the configuration file's folder when read from a file).</summary>
     private static readonly HashSet<string> PathKeys = ["model", "tokenizer", "data", "validation-data", "output", "resume"];
 
-    /// <summary>Keys that do not change what is trained, so a run may resume with other values.</summary>
-    private static readonly HashSet<string> RunOnlyKeys = ["output", "resume", "eval-every", "save-every", "keep-checkpoints"];
+    /// <summary>
+    /// Keys a resumed run may change: where and how often things are written, and the step size (learning rate and
+    /// clipping), so a diverged run can continue from its last good checkpoint with a smaller step.
+    /// </summary>
+    private static readonly HashSet<string> ResumableKeys = ["output", "resume", "eval-every", "save-every", "keep-checkpoints", "lr", "max-grad-norm"];
 
     /// <summary>Reads a JSON configuration file whose keys are <see cref="Keys"/>. Relative paths are taken from the file's folder.</summary>
     /// <exception cref="FineTuneException">The file is missing or not a JSON object, a key is unknown, or a value has the wrong type.</exception>
@@ -242,11 +245,11 @@ public sealed record FineTuneOptions
         return o;
     }
 
-    /// <summary>A hash of the settings that shape training (everything but output, resume and the eval/save cadence).</summary>
+    /// <summary>A hash of the settings a resumed run must keep (all but output, resume, the eval/save cadence, lr and max-grad-norm).</summary>
     public string ConfigHash()
     {
         var json = ToJson();
-        foreach (var k in RunOnlyKeys)
+        foreach (var k in ResumableKeys)
         {
             json.Remove(k);
         }
