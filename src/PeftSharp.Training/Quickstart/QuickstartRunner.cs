@@ -63,6 +63,7 @@ public static class QuickstartRunner
             LoraAlpha = o.Alpha,
             TargetModules = ModuleSelector.List("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
             TaskType = "CAUSAL_LM",
+            BaseModelNameOrPath = Path.GetFullPath(o.BaseModel),
         };
         var peft = PeftModel.Create(model, config, options: new PeftModelOptions { Seed = o.Seed });
         var trainable = peft.GetTrainableReport();
