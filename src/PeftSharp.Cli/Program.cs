@@ -7,6 +7,11 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        if (Console.IsOutputRedirected)
+        {
+            // Logs and pipes get plain text: no colour escapes, no live redraws.
+            Spectre.Console.AnsiConsole.Profile.Capabilities.Ansi = false;
+        }
         var root = new RootCommand("peft — parameter-efficient fine-tuning of transformer models on the CPU.");
         foreach (var command in CommandCatalog.All())
         {
