@@ -2,7 +2,7 @@ using System.Text.Json;
 
 namespace PeftSharp.Text.Tokenization;
 
-/// <summary>The few fields of tokenizer_config.json that change encoding or decoding.</summary>
+/// <summary>The few fields of tokenizer_config.json that change encoding or decoding (the shared ones come from <see cref="Templates.TokenizerConfig"/>).</summary>
 internal sealed class TokenizerConfig
 {
     public bool CleanUpTokenizationSpaces { get; private init; }
@@ -32,10 +32,18 @@ internal sealed class TokenizerConfig
             {
                 throw new TokenizerFormatException("tokenizer_config.json must hold a JSON object.");
             }
-            c = new TokenizerConfig
+            // The fields shared with chat templating are read by the one public reader of tokenizer_config.json.
+            Templates.TokenizerConfig shared;
+            try
             {
-                CleanUpTokenizationSpaces = root.TryGetProperty("clean_up_tokenization_spaces", out var cu) && cu.ValueKind == JsonValueKind.True,
-            };
+                shared = Templates.TokenizerConfig.FromJson(root);
+            }
+            catch (FormatException e)
+            {
+                throw new TokenizerFormatException(e.Message, e);
+            }
+            c = new TokenizerConfig { CleanUpTokenizationSpaces = shared.CleanUpTokenizationSpaces == true };
+            c.AdditionalSpecialTokens.AddRange(shared.AdditionalSpecialTokens);
             if (root.TryGetProperty("added_tokens_decoder", out var atd) && atd.ValueKind == JsonValueKind.Object)
             {
                 foreach (var p in atd.EnumerateObject())
@@ -45,20 +53,6 @@ internal sealed class TokenizerConfig
                         throw new TokenizerFormatException($"tokenizer_config.json added_tokens_decoder: entry '{p.Name}' is not an id with a token object.");
                     }
                     c.AddedTokens.Add(TokenizerJson.ReadAddedToken(p.Value, id));
-                }
-            }
-            if (root.TryGetProperty("additional_special_tokens", out var ast) && ast.ValueKind == JsonValueKind.Array)
-            {
-                foreach (var t in ast.EnumerateArray())
-                {
-                    if (t.ValueKind == JsonValueKind.String)
-                    {
-                        c.AdditionalSpecialTokens.Add(t.GetString()!);
-                    }
-                    else if (t.ValueKind == JsonValueKind.Object && t.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String)
-                    {
-                        c.AdditionalSpecialTokens.Add(content.GetString()!);
-                    }
                 }
             }
         }
