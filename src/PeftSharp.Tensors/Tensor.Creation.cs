@@ -120,7 +120,7 @@ public sealed partial class Tensor
         ThrowUnlessReadable();
         var t = Empty((int[])_shape.Clone());
         CopyTo(t.Span);
-        var node = Autograd.Tape.Record(t, "clone", Autograd.Gradients.Identity, this);
+        Autograd.Tape.Record(t, "clone", Autograd.Gradients.Identity, this);
         return t;
     }
 

@@ -21,10 +21,7 @@ public sealed record Gpt2Config(int VocabSize, int Positions, int Embd, int Laye
         {
             throw new InvalidDataException($"{c.Source}: n_embd ({embd}) must be a positive multiple of n_head ({heads}).");
         }
-        if (c.GetBool("reorder_and_upcast_attn", false))
-        {
-            // Upcasting changes nothing in float32; reordering only matters in half precision.
-        }
+        // reorder_and_upcast_attn only changes half-precision arithmetic; compute here is float32, so it is ignored.
         return new Gpt2Config(c.GetInt("vocab_size"), c.GetInt("n_positions"), embd, c.GetInt("n_layer"), heads,
             c.GetIntOrNull("n_inner") ?? 4 * embd, c.GetFloat("layer_norm_epsilon", 1e-5f), c.GetString("activation_function") ?? "gelu_new",
             c.GetBool("scale_attn_weights", true), c.GetBool("scale_attn_by_inverse_layer_idx", false));

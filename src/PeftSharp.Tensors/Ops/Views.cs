@@ -15,7 +15,7 @@ public sealed partial class Tensor
             return Contiguous().Reshape(resolved);
         }
         var view = new Tensor(Storage, resolved, Shapes.ContiguousStrides(resolved), Offset);
-        var node = Tape.Record(view, "reshape", Gradients.Reshape, this);
+        Tape.Record(view, "reshape", Gradients.Reshape, this);
         return view;
     }
 
