@@ -29,6 +29,10 @@ internal static class Tape
         var node = new Node(op, inputs, rule) { Output = output };
         output.GradFn = node;
         output.SetRequiresGradFromOp(true);
+        if (OpProfiler.Active)
+        {
+            OpProfiler.Forward(op);
+        }
         return node;
     }
 
@@ -60,6 +64,7 @@ internal static class Tape
 
         var order = TopologicalOrder(root.GradFn);
         var grads = new Dictionary<Node, Tensor>(ReferenceEqualityComparer.Instance) { [root.GradFn] = gradient };
+        bool profile = OpProfiler.Active;
         for (int n = order.Count - 1; n >= 0; n--)
         {
             var node = order[n];
@@ -67,6 +72,7 @@ internal static class Tape
             {
                 continue;
             }
+            long start = profile ? OpProfiler.Now() : 0;
             var inputGrads = node.Rule(node, gOut);
             for (int i = 0; i < node.Inputs.Length; i++)
             {
@@ -92,6 +98,10 @@ internal static class Tape
                 {
                     grads[input.GradFn] = g;
                 }
+            }
+            if (profile)
+            {
+                OpProfiler.Backward(node.Op, start);
             }
         }
     }
