@@ -385,7 +385,7 @@ internal static partial class Gradients
         int rows = x.Dim(0), v = x.Dim(1);
         var dx = Tensor.Empty([rows, v]);
         float scale = counted == 0 ? 0f : g.Item() / counted;
-        Kernels.CrossEntropy.Backward(x.Span, t.IntSpan, lse.Span, dx.Span, rows, v, scale, n.Floats[0], n.Ints[1]);
+        CrossEntropyRows.Backward(x, t, lse, dx, scale, n.Floats[0], n.Ints[1]);
         return [dx];
     }
 }
@@ -425,10 +425,14 @@ internal static partial class Gradients
     {
         var pos = n.Saved[0];
         var table = (Kernels.RopeTable)n.State!;
-        var gc = g.Contiguous();
+        // Read dy in place when it is a dense permutation (attention hands back dq/dk laid out (B, T, H, D)) and
+        // write dx in that same layout: the transpose and reshape that led into the rope then become views in
+        // backward too, instead of two transposing copies.
+        var gc = Tensor.IsDensePermutation(g) && g.Strides[3] == 1 ? g : g.Contiguous();
         int b = gc.Dim(0), h = gc.Dim(1), t = gc.Dim(2), d = gc.Dim(3);
-        var dx = Tensor.Empty(gc.ShapeArray.ToArray());
-        Kernels.Rope.Backward(gc.Span, dx.Span, Kernels.HeadStrides.Bhtd(h, t, d), pos.IntSpan, table, b, h, t, d);
+        var dx = new Tensor(TensorScope.AllocateFloats(gc.Numel, zero: false), gc.ShapeArray.ToArray(), gc.StridesArray.ToArray(), 0);
+        var strides = new Kernels.HeadStrides(gc.Strides[0], gc.Strides[1], gc.Strides[2]);
+        Kernels.Rope.Backward(gc.Storage.Floats.AsSpan(gc.Offset, gc.Numel), dx.Storage.Floats.AsSpan(0, gc.Numel), strides, pos.IntSpan, table, b, h, t, d);
         return [dx];
     }
 }
