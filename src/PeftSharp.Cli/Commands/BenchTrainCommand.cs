@@ -96,7 +96,7 @@ public static class BenchTrainCommand
             {
                 var b = r.Breakdown!;
                 var parts = new Table().AddColumns($"{r.Targets}/{r.Weights}: where a step's time goes", "s/step", "share");
-                foreach (var (name, s) in new[] { ("GEMM (linear, matmul)", b.Gemm), ("attention", b.Attention), ("elementwise, norms, loss", b.Elementwise), ("optimizer (AdamW + zero grad)", b.Optimizer), ("overhead (unattributed)", b.Overhead) })
+                foreach (var (name, s) in new[] { ("GEMM (linear, lora_linear, matmul)", b.Gemm), ("attention", b.Attention), ("elementwise, norms, loss", b.Elementwise), ("optimizer (AdamW + zero grad)", b.Optimizer), ("overhead (unattributed)", b.Overhead) })
                 {
                     parts.AddRow(name, $"{s:F3}", $"{s / b.Step:P1}");
                 }

@@ -231,6 +231,34 @@ internal static partial class Gradients
         return [ga, gb];
     }
 
+    public static Tensor?[] LoraLinear(Node n, Tensor g)
+    {
+        var (x, h, bs) = (n.Saved[0], n.Saved[1], n.Saved[2]);
+        float scaling = n.Floats[0];
+        var weight = n.Inputs[1];
+        var a = n.Inputs[2];
+        int outF = weight.Dim(0), inF = weight.Dim(1), r = a.Dim(0);
+        var g2 = g.Contiguous().Reshape(-1, outF);                         // (rows, out)
+        int rows = g2.Dim(0);
+        bool needX = n.NeedsGrad(0), needA = n.NeedsGrad(2);
+        Tensor? u = needX || needA ? Tensor.MatMul(g2, bs) : null;         // (rows, r) = s·g·B
+        Tensor? gx = null;
+        if (needX)
+        {
+            gx = Tensor.MatMul(g2, weight);                                // (rows, in) = g·W
+            // gx += u·A: K = r, accumulated into the frozen-weight product's buffer.
+            var ac = a.Contiguous();
+            MatMulDispatch.Gemm(false, false, rows, inF, r, u!.Storage.Floats!, u.Offset, r, ac, ac.Offset, inF, 1f, gx.Storage.Floats!, gx.Offset, inF);
+            gx = gx.Reshape(n.Inputs[0].ShapeArray);
+        }
+        var x2 = x.Reshape(-1, inF);
+        Tensor? ga = needA ? Tensor.MatMul(u!.T, x2) : null;              // (r, in)
+        Tensor? gb = n.NeedsGrad(3) ? Tensor.MatMul(g2.T, h.Reshape(-1, r)).Mul(scaling) : null; // (out, r)
+        Tensor? gw = n.NeedsGrad(1) ? Tensor.MatMul(g2.T, x2) : null;
+        Tensor? gbias = n.Inputs.Length > 4 && n.NeedsGrad(4) ? g2.Sum(0) : null;
+        return n.Inputs.Length > 4 ? [gx, gw, ga, gb, gbias] : [gx, gw, ga, gb];
+    }
+
     public static Tensor?[] Linear(Node n, Tensor g)
     {
         var x = n.Saved[0];

@@ -226,7 +226,7 @@ public static class TrainBenchmark
             double t = op.ForwardSeconds + op.BackwardSeconds;
             switch (op.Op)
             {
-                case "linear" or "matmul": gemm += t; break;
+                case "linear" or "matmul" or "lora_linear": gemm += t; break;
                 case "attention": attention += t; break;
                 default: elementwise += t; break;
             }
