@@ -169,14 +169,18 @@ public abstract class CausalLanguageModel : PretrainedModel, IPromptLearningHost
         {
             throw new ArgumentException("A causal-LM loss needs at least 2 positions.");
         }
-        var shifted = logits.Narrow(1, 0, t - 1).Reshape(b * (t - 1), v);
+        // Rather than narrowing the logits to positions 0..T−2 (a copy of B·(T−1)·V floats forward and two more in
+        // backward), every position is scored and the last one of each sequence gets the ignore index: ignored
+        // rows add nothing and are not counted, so the mean is the same.
         var lab = labels.ToIntArray();
-        var targets = new int[b * (t - 1)];
+        var targets = new int[b * t];
         for (int i = 0; i < b; i++)
         {
-            Array.Copy(lab, i * t + 1, targets, i * (t - 1), t - 1);
+            Array.Copy(lab, i * t + 1, targets, i * t, t - 1);
+            targets[i * t + t - 1] = PeftSharp.Tensors.Kernels.CrossEntropy.DefaultIgnoreIndex;
         }
-        return Tensor.CrossEntropy(shifted, Tensor.FromInts(targets, targets.Length));
+        var flat = logits.IsContiguous ? logits.Reshape(b * t, v) : logits.Contiguous().Reshape(b * t, v);
+        return Tensor.CrossEntropy(flat, Tensor.FromInts(targets, targets.Length));
     }
 
     /// <summary>

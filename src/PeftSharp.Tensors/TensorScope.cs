@@ -90,6 +90,10 @@ public sealed class TensorScope : IDisposable
         {
             foreach (var s in _owned)
             {
+                if (s.Released)
+                {
+                    continue;   // already returned early (ReleaseEarly)
+                }
                 s.Released = true;
                 long bytes = (long)s.Floats!.Length * sizeof(float);
                 if (_pooledBytes + bytes > MaxPooledBytes)
@@ -105,6 +109,51 @@ public sealed class TensorScope : IDisposable
             }
         }
         _owned.Clear();
+    }
+
+    /// <summary>The innermost pooled scope on this thread (null outside scopes or inside a persistent one).</summary>
+    internal static TensorScope? CurrentPooled => _current is { _persistent: false } s ? s : null;
+
+    /// <summary>How many buffers this scope has handed out so far (an index for <see cref="OwnedSince"/>).</summary>
+    internal int OwnedCount => _owned.Count;
+
+    /// <summary>The buffers handed out since <paramref name="start"/> that have not been released yet.</summary>
+    internal IEnumerable<Storage> OwnedSince(int start)
+    {
+        for (int i = start; i < _owned.Count; i++)
+        {
+            if (!_owned[i].Released)
+            {
+                yield return _owned[i];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Returns one of this scope's buffers to the pool before the scope ends, for a caller that knows no tensor
+    /// will read it again (backward frees gradients it has consumed). Any later access through a tensor throws.
+    /// </summary>
+    internal static void ReleaseEarly(Storage s)
+    {
+        if (!s.Pooled || s.Released || s.Floats is null)
+        {
+            return;
+        }
+        lock (PoolLock)
+        {
+            s.Released = true;
+            long bytes = (long)s.Floats.Length * sizeof(float);
+            if (_pooledBytes + bytes > MaxPooledBytes)
+            {
+                return;
+            }
+            if (!Pool.TryGetValue(s.Length, out var stack))
+            {
+                Pool[s.Length] = stack = new Stack<float[]>();
+            }
+            stack.Push(s.Floats);
+            _pooledBytes += bytes;
+        }
     }
 
     /// <summary>Drops every idle pooled buffer.</summary>

@@ -10,6 +10,7 @@ public static class BenchCommand
         var command = new Command("bench", "Measure the engine on this machine (kernels, and later inference and training).");
         command.Subcommands.Add(BenchGemmCommand.Create());
         command.Subcommands.Add(BenchInferCommand.Create());
+        command.Subcommands.Add(BenchTrainCommand.Create());
         return command;
     }
 }

@@ -231,6 +231,34 @@ internal static partial class Gradients
         return [ga, gb];
     }
 
+    public static Tensor?[] LoraLinear(Node n, Tensor g)
+    {
+        var (x, h, bs) = (n.Saved[0], n.Saved[1], n.Saved[2]);
+        float scaling = n.Floats[0];
+        var weight = n.Inputs[1];
+        var a = n.Inputs[2];
+        int outF = weight.Dim(0), inF = weight.Dim(1), r = a.Dim(0);
+        var g2 = g.Contiguous().Reshape(-1, outF);                         // (rows, out)
+        int rows = g2.Dim(0);
+        bool needX = n.NeedsGrad(0), needA = n.NeedsGrad(2);
+        Tensor? u = needX || needA ? Tensor.MatMul(g2, bs) : null;         // (rows, r) = s·g·B
+        Tensor? gx = null;
+        if (needX)
+        {
+            gx = Tensor.MatMul(g2, weight);                                // (rows, in) = g·W
+            // gx += u·A: K = r, accumulated into the frozen-weight product's buffer.
+            var ac = a.Contiguous();
+            MatMulDispatch.Gemm(false, false, rows, inF, r, u!.Storage.Floats!, u.Offset, r, ac, ac.Offset, inF, 1f, gx.Storage.Floats!, gx.Offset, inF);
+            gx = gx.Reshape(n.Inputs[0].ShapeArray);
+        }
+        var x2 = x.Reshape(-1, inF);
+        Tensor? ga = needA ? Tensor.MatMul(u!.T, x2) : null;              // (r, in)
+        Tensor? gb = n.NeedsGrad(3) ? Tensor.MatMul(g2.T, h.Reshape(-1, r)).Mul(scaling) : null; // (out, r)
+        Tensor? gw = n.NeedsGrad(1) ? Tensor.MatMul(g2.T, x2) : null;
+        Tensor? gbias = n.Inputs.Length > 4 && n.NeedsGrad(4) ? g2.Sum(0) : null;
+        return n.Inputs.Length > 4 ? [gx, gw, ga, gb, gbias] : [gx, gw, ga, gb];
+    }
+
     public static Tensor?[] Linear(Node n, Tensor g)
     {
         var x = n.Saved[0];
@@ -385,7 +413,7 @@ internal static partial class Gradients
         int rows = x.Dim(0), v = x.Dim(1);
         var dx = Tensor.Empty([rows, v]);
         float scale = counted == 0 ? 0f : g.Item() / counted;
-        Kernels.CrossEntropy.Backward(x.Span, t.IntSpan, lse.Span, dx.Span, rows, v, scale, n.Floats[0], n.Ints[1]);
+        CrossEntropyRows.Backward(x, t, lse, dx, scale, n.Floats[0], n.Ints[1]);
         return [dx];
     }
 }
@@ -425,10 +453,14 @@ internal static partial class Gradients
     {
         var pos = n.Saved[0];
         var table = (Kernels.RopeTable)n.State!;
-        var gc = g.Contiguous();
+        // Read dy in place when it is a dense permutation (attention hands back dq/dk laid out (B, T, H, D)) and
+        // write dx in that same layout: the transpose and reshape that led into the rope then become views in
+        // backward too, instead of two transposing copies.
+        var gc = Tensor.IsDensePermutation(g) && g.Strides[3] == 1 ? g : g.Contiguous();
         int b = gc.Dim(0), h = gc.Dim(1), t = gc.Dim(2), d = gc.Dim(3);
-        var dx = Tensor.Empty(gc.ShapeArray.ToArray());
-        Kernels.Rope.Backward(gc.Span, dx.Span, Kernels.HeadStrides.Bhtd(h, t, d), pos.IntSpan, table, b, h, t, d);
+        var dx = new Tensor(TensorScope.AllocateFloats(gc.Numel, zero: false), gc.ShapeArray.ToArray(), gc.StridesArray.ToArray(), 0);
+        var strides = new Kernels.HeadStrides(gc.Strides[0], gc.Strides[1], gc.Strides[2]);
+        Kernels.Rope.Backward(gc.Storage.Floats.AsSpan(gc.Offset, gc.Numel), dx.Storage.Floats.AsSpan(0, gc.Numel), strides, pos.IntSpan, table, b, h, t, d);
         return [dx];
     }
 }

@@ -29,6 +29,10 @@ internal static class Tape
         var node = new Node(op, inputs, rule) { Output = output };
         output.GradFn = node;
         output.SetRequiresGradFromOp(true);
+        if (OpProfiler.Active)
+        {
+            OpProfiler.Forward(op);
+        }
         return node;
     }
 
@@ -60,6 +64,8 @@ internal static class Tape
 
         var order = TopologicalOrder(root.GradFn);
         var grads = new Dictionary<Node, Tensor>(ReferenceEqualityComparer.Instance) { [root.GradFn] = gradient };
+        bool profile = OpProfiler.Active;
+        var frees = BackwardBuffers.Begin();
         for (int n = order.Count - 1; n >= 0; n--)
         {
             var node = order[n];
@@ -67,6 +73,9 @@ internal static class Tape
             {
                 continue;
             }
+            long start = profile ? OpProfiler.Now() : 0;
+            frees?.Take(gOut);
+            int mark = frees?.Mark ?? 0;
             var inputGrads = node.Rule(node, gOut);
             for (int i = 0; i < node.Inputs.Length; i++)
             {
@@ -86,12 +95,21 @@ internal static class Tape
                 }
                 else if (grads.TryGetValue(input.GradFn, out var existing))
                 {
-                    grads[input.GradFn] = existing.Add(g);
+                    var sum = existing.Add(g);
+                    grads[input.GradFn] = sum;
+                    frees?.Put(sum);
+                    frees?.Take(existing);
                 }
                 else
                 {
                     grads[input.GradFn] = g;
+                    frees?.Put(g);
                 }
+            }
+            frees?.ReleaseUnreferenced(mark);
+            if (profile)
+            {
+                OpProfiler.Backward(node.Op, start);
             }
         }
     }
@@ -143,5 +161,93 @@ internal static class Tape
             }
         }
         return order;
+    }
+}
+
+/// <summary>
+/// Frees backward's own buffers as soon as nothing can read them, so a step's peak holds the forward activations
+/// plus the gradients still pending, not every gradient of the pass. Only buffers allocated in the current pooled
+/// scope during this backward pass are candidates (never forward activations, saved tensors or the caller's
+/// gradient). A candidate is released when no pending gradient (an entry of the gradient map, views included)
+/// uses its storage: after a node's rule has run, every buffer the rule and the summing allocated that is not
+/// pending, and the node's consumed output gradient once no pending gradient shares its storage.
+/// </summary>
+internal sealed class BackwardBuffers
+{
+    private readonly TensorScope _scope;
+    private readonly Dictionary<Storage, int> _pending = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<Storage> _ours = new(ReferenceEqualityComparer.Instance);
+    private readonly List<Storage> _dropped = [];
+
+    private BackwardBuffers(TensorScope scope) => _scope = scope;
+
+    /// <summary>Null outside a pooled scope (nothing to free early then).</summary>
+    public static BackwardBuffers? Begin() => TensorScope.CurrentPooled is { } s ? new BackwardBuffers(s) : null;
+
+    public int Mark => _scope.OwnedCount;
+
+    /// <summary>A gradient entered the map.</summary>
+    public void Put(Tensor t)
+    {
+        var s = t.Storage;
+        _pending[s] = _pending.GetValueOrDefault(s) + 1;
+    }
+
+    /// <summary>A gradient left the map.</summary>
+    public void Take(Tensor t)
+    {
+        var s = t.Storage;
+        if (_pending.TryGetValue(s, out int n))
+        {
+            if (n <= 1)
+            {
+                _pending.Remove(s);
+                if (_ours.Contains(s))
+                {
+                    _dropped.Add(s);
+                }
+            }
+            else
+            {
+                _pending[s] = n - 1;
+            }
+        }
+    }
+
+    /// <summary>After a node: frees what it allocated since <paramref name="mark"/> and the gradients that left the map, unless pending.</summary>
+    public void ReleaseUnreferenced(int mark)
+    {
+        if (TensorScope.CurrentPooled != _scope)
+        {
+            return;   // a rule left a scope open or the caller changed scopes: do not guess
+        }
+        List<Storage>? free = null;
+        foreach (var s in _scope.OwnedSince(mark))
+        {
+            if (_pending.ContainsKey(s))
+            {
+                _ours.Add(s);
+            }
+            else
+            {
+                (free ??= []).Add(s);
+            }
+        }
+        foreach (var s in _dropped)
+        {
+            if (!_pending.ContainsKey(s) && _ours.Remove(s))
+            {
+                (free ??= []).Add(s);
+            }
+        }
+        _dropped.Clear();
+        if (free is null)
+        {
+            return;
+        }
+        foreach (var s in free)
+        {
+            TensorScope.ReleaseEarly(s);
+        }
     }
 }

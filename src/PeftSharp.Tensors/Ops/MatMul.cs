@@ -177,6 +177,51 @@ public sealed partial class Tensor
         return y;
     }
 
+    /// <summary>
+    /// A linear layer with a low-rank (LoRA) update, fused: y = x·Wᵀ + bias + scaling·(x·Aᵀ)·Bᵀ, the value of
+    /// <c>Linear(x, W, bias).Add(Linear(Linear(x, A), B).Mul(scaling))</c>. x is (..., in), W (out, in) in any
+    /// storage Linear accepts, A (r, in), B (out, r). The low-rank product is accumulated into the base product's
+    /// output (one (…, out) buffer instead of four) with B pre-scaled (out·r multiplies instead of one per output);
+    /// the result differs from the composition only by rounding. Backward gives dx = g·W + (s·g·B)·A,
+    /// dA = (s·g·B)ᵀ·x, dB = s·gᵀ·(x·Aᵀ), and dW, dbias when they require grad.
+    /// </summary>
+    /// <exception cref="ArgumentException">Shapes that do not chain (named in the message).</exception>
+    public static Tensor LoraLinear(Tensor x, Tensor weight, Tensor? bias, Tensor a, Tensor b, float scaling)
+    {
+        if (weight.Rank != 2 || a.Rank != 2 || b.Rank != 2)
+        {
+            throw new ArgumentException($"LoraLinear needs 2-D weights; got W {Shapes.Format(weight.Shape)}, A {Shapes.Format(a.Shape)}, B {Shapes.Format(b.Shape)}.");
+        }
+        int outF = weight.Dim(0), inF = weight.Dim(1), r = a.Dim(0);
+        if (a.Dim(1) != inF || b.Dim(0) != outF || b.Dim(1) != r)
+        {
+            throw new ArgumentException($"LoraLinear shapes do not chain: W {Shapes.Format(weight.Shape)} (out, in), A {Shapes.Format(a.Shape)} must be (r, {inF}), B {Shapes.Format(b.Shape)} must be ({outF}, r).");
+        }
+        a.ThrowUnlessFloat("LoraLinear A");
+        b.ThrowUnlessFloat("LoraLinear B");
+        Tensor y;
+        Tensor h;
+        Tensor bs;
+        using (GradMode.NoGrad())
+        {
+            y = Linear(x, weight, bias);                                   // (..., out), validates x and bias
+            h = Linear(x, a);                                              // (..., r)
+            bs = b.Mul(scaling);                                           // (out, r), s·B
+            int rows = x.Numel / Math.Max(inF, 1);
+            var (bb, transB, ldb) = GemmOperand(bs.T);
+            MatMulDispatch.Gemm(false, transB, rows, outF, r, h.Storage.Floats!, h.Offset, r, bb, bb.Offset, ldb, 1f, y.Storage.Floats!, y.Offset, outF);
+        }
+        var node = bias is null
+            ? Tape.Record(y, "lora_linear", Gradients.LoraLinear, x, weight, a, b)
+            : Tape.Record(y, "lora_linear", Gradients.LoraLinear, x, weight, a, b, bias);
+        if (node is not null)
+        {
+            node.Saved = [x.Contiguous(), h, bs];
+            node.Floats = [scaling];
+        }
+        return y;
+    }
+
     /// <summary>Outer product of two vectors: (M) ⊗ (N) → (M, N).</summary>
     public static Tensor Outer(Tensor a, Tensor b)
     {

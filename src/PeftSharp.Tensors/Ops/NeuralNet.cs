@@ -105,7 +105,7 @@ public sealed partial class Tensor
         var t = targets.Contiguous();
         var losses = new float[rows];
         var lse = Empty([rows]);
-        int counted = Kernels.CrossEntropy.Forward(x.Span, t.IntSpan, losses, lse.Span, rows, v, labelSmoothing, ignoreIndex);
+        int counted = CrossEntropyRows.Forward(x, t, losses, lse, labelSmoothing, ignoreIndex);
         var loss = Scalar(Kernels.CrossEntropy.Mean(losses, counted));
         var node = Tape.Record(loss, "cross_entropy", Gradients.CrossEntropy, logits);
         if (node is not null)
@@ -293,5 +293,70 @@ public sealed partial class Tensor
         }
         var probs = scores.Softmax();
         return MatMul(probs.Reshape(b, hkv, groups * t, s), v).Reshape(b, h, t, d);
+    }
+}
+
+/// <summary>
+/// Cross-entropy forward and backward split into blocks of rows across <see cref="Kernels.CpuPool"/>. Rows are
+/// independent and each is computed by the same single-threaded kernel, so the results are identical for any
+/// thread count; the loss is still summed in row order by <see cref="Kernels.CrossEntropy.Mean"/>.
+/// </summary>
+internal static class CrossEntropyRows
+{
+    private const int BlockRows = 32;
+
+    public static int Forward(Tensor x, Tensor t, float[] losses, Tensor lse, float labelSmoothing, int ignoreIndex)
+    {
+        int rows = x.Dim(0), v = x.Dim(1);
+        var logits = x.Storage.Floats!;
+        int xOffset = x.Offset;
+        var targets = t.Storage.Ints!;
+        int tOffset = t.Offset;
+        var lseArray = lse.Storage.Floats!;
+        int lseOffset = lse.Offset;
+        // Validated here, not only inside each block, so an error names the absolute row.
+        if (!(labelSmoothing >= 0f && labelSmoothing <= 1f))
+        {
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "Label smoothing must be in [0, 1].");
+        }
+        for (int r = 0; r < rows; r++)
+        {
+            int target = targets[tOffset + r];
+            if (target != ignoreIndex && (uint)target >= (uint)v)
+            {
+                throw new ArgumentOutOfRangeException("targets", target, $"targets[{r}] = {target} is outside [0, {v}) and is not the ignore index {ignoreIndex}.");
+            }
+        }
+        int blocks = (rows + BlockRows - 1) / BlockRows;
+        var counted = new int[blocks];
+        Kernels.CpuPool.For(blocks, block =>
+        {
+            int r0 = block * BlockRows, n = Math.Min(BlockRows, rows - r0);
+            counted[block] = Kernels.CrossEntropy.Forward(
+                logits.AsSpan(xOffset + r0 * v, n * v), targets.AsSpan(tOffset + r0, n), losses.AsSpan(r0, n),
+                lseArray.AsSpan(lseOffset + r0, n), n, v, labelSmoothing, ignoreIndex);
+        });
+        return counted.Sum();
+    }
+
+    public static void Backward(Tensor x, Tensor t, Tensor lse, Tensor dx, float scale, float labelSmoothing, int ignoreIndex)
+    {
+        int rows = x.Dim(0), v = x.Dim(1);
+        var logits = x.Storage.Floats!;
+        int xOffset = x.Offset;
+        var targets = t.Storage.Ints!;
+        int tOffset = t.Offset;
+        var lseArray = lse.Storage.Floats!;
+        int lseOffset = lse.Offset;
+        var d = dx.Storage.Floats!;
+        int dOffset = dx.Offset;
+        int blocks = (rows + BlockRows - 1) / BlockRows;
+        Kernels.CpuPool.For(blocks, block =>
+        {
+            int r0 = block * BlockRows, n = Math.Min(BlockRows, rows - r0);
+            Kernels.CrossEntropy.Backward(
+                logits.AsSpan(xOffset + r0 * v, n * v), targets.AsSpan(tOffset + r0, n), lseArray.AsSpan(lseOffset + r0, n),
+                d.AsSpan(dOffset + r0 * v, n * v), n, v, scale, labelSmoothing, ignoreIndex);
+        });
     }
 }
