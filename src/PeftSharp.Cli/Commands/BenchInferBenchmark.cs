@@ -10,6 +10,13 @@ namespace PeftSharp.Cli.Commands;
 /// <summary>One row of <c>peft bench infer</c>.</summary>
 public sealed record InferResult(string Weights, double ForwardTokensPerSecond, double GenerateTokensPerSecond, double PeakRssMib, bool PeakRssSinceBuild);
 
+/// <summary>Prefill and decode-step times (ms) beside the time of their weight products alone.</summary>
+public sealed record DecodeBreakdown(double PrefillMs, double PrefillGemmMs, double DecodeStepMs, double WeightGemvMs, long WeightBytes)
+{
+    /// <summary>GB/s the weight GEMVs alone reach.</summary>
+    public double GemvGigabytesPerSecond => WeightBytes / (WeightGemvMs * 1e6);
+}
+
 /// <summary>
 /// End-to-end inference on the Llama-architecture benchmark model (hidden 768, 12 layers, 12 heads, 12 KV heads,
 /// intermediate 2048, vocab 32000, tied embeddings: 109.5M parameters) with seeded random weights.
@@ -142,6 +149,72 @@ public static class BenchInferBenchmark
             }
         }
         return NewTokens / Median(times);
+    }
+
+    /// <summary>
+    /// Where generation time goes, for <c>--breakdown</c>: the prefill, the median decode step (from the time each
+    /// token is chosen), and the floor of one decode step, the median time of streaming every distinct weight matrix
+    /// once through <see cref="Tensor.Linear"/> with one row of input (the M = 1 GEMV), with the bytes that moves.
+    /// </summary>
+    public static DecodeBreakdown MeasureBreakdown(CausalLanguageModel model, int repeats)
+    {
+        var rng = new Rng(8);
+        var prompt = Enumerable.Range(0, PromptLength).Select(_ => rng.NextInt(model.VocabSize)).ToArray();
+        var options = new GenerationOptions { MaxNewTokens = NewTokens, EosTokenIds = [] };
+        var prefill = new List<double>();
+        var steps = new List<double>();
+        for (int run = 0; run <= repeats; run++)
+        {
+            var stamps = new List<long>(NewTokens + 1) { Stopwatch.GetTimestamp() };
+            Generator.Generate(model, [prompt], options, (_, _) => stamps.Add(Stopwatch.GetTimestamp()));
+            if (run == 0)
+            {
+                continue;
+            }
+            prefill.Add(Stopwatch.GetElapsedTime(stamps[0], stamps[1]).TotalMilliseconds);
+            for (int i = 2; i < stamps.Count; i++)
+            {
+                steps.Add(Stopwatch.GetElapsedTime(stamps[i - 1], stamps[i]).TotalMilliseconds);
+            }
+        }
+        var weights = model.NamedParameters().Select(p => p.Parameter).Where(p => p.Rank == 2).Distinct().ToList();
+        long bytes = weights.Sum(w => (long)w.Numel * (w.DType == DType.F32 ? 4 : 2));
+        var floor = new List<double>();
+        var prefillFloor = new List<double>();
+        using (GradMode.NoGrad())
+        {
+            var inputs = weights.Select(w => Tensor.Full([1, w.Dim(1)], 0.01f)).ToList();
+            for (int run = 0; run <= repeats * 3; run++)
+            {
+                using var scope = TensorScope.Begin();
+                long start = Stopwatch.GetTimestamp();
+                for (int i = 0; i < weights.Count; i++)
+                {
+                    Tensor.Linear(inputs[i], weights[i]);
+                }
+                if (run > 0)
+                {
+                    floor.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                }
+            }
+            // The prefill's share: every matrix but the head (it sees one position) on the whole prompt at once.
+            var prompts = weights.Select(w => Tensor.Full([PromptLength, w.Dim(1)], 0.01f)).ToList();
+            var head = weights.MaxBy(w => w.Numel)!;
+            for (int run = 0; run <= repeats; run++)
+            {
+                using var scope = TensorScope.Begin();
+                long start = Stopwatch.GetTimestamp();
+                for (int i = 0; i < weights.Count; i++)
+                {
+                    Tensor.Linear(weights[i] == head ? inputs[i] : prompts[i], weights[i]);
+                }
+                if (run > 0)
+                {
+                    prefillFloor.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                }
+            }
+        }
+        return new DecodeBreakdown(Median(prefill), Median(prefillFloor), Median(steps), Median(floor), bytes);
     }
 
     private static double Median(List<double> values)

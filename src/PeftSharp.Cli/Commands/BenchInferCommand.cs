@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using PeftSharp.Tensors;
+using PeftSharp.Tensors.Kernels;
 using Spectre.Console;
 
 namespace PeftSharp.Cli.Commands;
@@ -13,9 +14,10 @@ public static class BenchInferCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON line {\"results\": [...]} instead of a table." };
         var weights = new Option<string>("--weights") { Description = "Weight storage to measure: f32, bf16, or both (default: both, f32 first)." };
         var repeat = new Option<int>("--repeat") { Description = "Timed runs of each measurement after one warm-up; the median is reported.", DefaultValueFactory = _ => 3 };
+        var breakdown = new Option<bool>("--breakdown") { Description = "Instead: prefill time, decode step time and the weight-streaming floor of a step (every weight matrix once through the M = 1 GEMV)." };
         var command = new Command("infer",
             "Forward (no grad, batch 4 × 256) and generate (batch 1, 32-token prompt, 64 new tokens with the KV cache) tokens/s and peak RSS of a Llama model with hidden 768, 12 layers, vocab 32000 (109.5M parameters, random weights).");
-        foreach (Option option in new Option[] { json, weights, repeat })
+        foreach (Option option in new Option[] { json, weights, repeat, breakdown })
         {
             command.Options.Add(option);
         }
@@ -36,6 +38,17 @@ public static class BenchInferCommand
             {
                 Console.Error.WriteLine("--repeat must be at least 1.");
                 return 2;
+            }
+            if (parse.GetValue(breakdown))
+            {
+                foreach (var kind in kinds)
+                {
+                    var model = BenchInferBenchmark.Build(kind);
+                    var b = BenchInferBenchmark.MeasureBreakdown(model, repeats);
+                    Console.WriteLine(FormattableString.Invariant(
+                        $"{kind.ToString().ToLowerInvariant()} threads {CpuPool.MaxThreads}: prefill {b.PrefillMs:F1} ms (weight GEMMs {b.PrefillGemmMs:F1} ms), decode step {b.DecodeStepMs:F2} ms, weight GEMVs {b.WeightGemvMs:F2} ms ({b.WeightBytes / 1e6:F0} MB, {b.GemvGigabytesPerSecond:F1} GB/s), step/floor {b.DecodeStepMs / b.WeightGemvMs:F2}"));
+                }
+                return 0;
             }
             bool asJson = parse.GetValue(json);
             var results = new List<InferResult>();
