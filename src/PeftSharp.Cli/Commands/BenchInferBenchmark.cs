@@ -10,8 +10,8 @@ namespace PeftSharp.Cli.Commands;
 /// <summary>One row of <c>peft bench infer</c>.</summary>
 public sealed record InferResult(string Weights, double ForwardTokensPerSecond, double GenerateTokensPerSecond, double PeakRssMib, bool PeakRssSinceBuild);
 
-/// <summary>Prefill and decode-step times (ms) beside the time of their weight products alone.</summary>
-public sealed record DecodeBreakdown(double PrefillMs, double PrefillGemmMs, double DecodeStepMs, double WeightGemvMs, long WeightBytes)
+/// <summary>Prefill and decode-step times (ms) beside the time of their weight products alone; the first (cold) generate call.</summary>
+public sealed record DecodeBreakdown(double FirstCallMs, double PrefillMs, double PrefillGemmMs, double DecodeStepMs, double WeightGemvMs, long WeightBytes)
 {
     /// <summary>GB/s the weight GEMVs alone reach.</summary>
     public double GemvGigabytesPerSecond => WeightBytes / (WeightGemvMs * 1e6);
@@ -163,12 +163,14 @@ public static class BenchInferBenchmark
         var options = new GenerationOptions { MaxNewTokens = NewTokens, EosTokenIds = [] };
         var prefill = new List<double>();
         var steps = new List<double>();
+        double first = 0;
         for (int run = 0; run <= repeats; run++)
         {
             var stamps = new List<long>(NewTokens + 1) { Stopwatch.GetTimestamp() };
             Generator.Generate(model, [prompt], options, (_, _) => stamps.Add(Stopwatch.GetTimestamp()));
             if (run == 0)
             {
+                first = Stopwatch.GetElapsedTime(stamps[0], stamps[^1]).TotalMilliseconds;
                 continue;
             }
             prefill.Add(Stopwatch.GetElapsedTime(stamps[0], stamps[1]).TotalMilliseconds);
@@ -214,7 +216,7 @@ public static class BenchInferBenchmark
                 }
             }
         }
-        return new DecodeBreakdown(Median(prefill), Median(prefillFloor), Median(steps), Median(floor), bytes);
+        return new DecodeBreakdown(first, Median(prefill), Median(prefillFloor), Median(steps), Median(floor), bytes);
     }
 
     private static double Median(List<double> values)

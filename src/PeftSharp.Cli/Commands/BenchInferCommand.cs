@@ -46,7 +46,7 @@ public static class BenchInferCommand
                     var model = BenchInferBenchmark.Build(kind);
                     var b = BenchInferBenchmark.MeasureBreakdown(model, repeats);
                     Console.WriteLine(FormattableString.Invariant(
-                        $"{kind.ToString().ToLowerInvariant()} threads {CpuPool.MaxThreads}: prefill {b.PrefillMs:F1} ms (weight GEMMs {b.PrefillGemmMs:F1} ms), decode step {b.DecodeStepMs:F2} ms, weight GEMVs {b.WeightGemvMs:F2} ms ({b.WeightBytes / 1e6:F0} MB, {b.GemvGigabytesPerSecond:F1} GB/s), step/floor {b.DecodeStepMs / b.WeightGemvMs:F2}"));
+                        $"{kind.ToString().ToLowerInvariant()} threads {CpuPool.MaxThreads}: prefill {b.PrefillMs:F1} ms (weight GEMMs {b.PrefillGemmMs:F1} ms), decode step {b.DecodeStepMs:F2} ms, weight GEMVs {b.WeightGemvMs:F2} ms ({b.WeightBytes / 1e6:F0} MB, {b.GemvGigabytesPerSecond:F1} GB/s), step/floor {b.DecodeStepMs / b.WeightGemvMs:F2}; first call {b.FirstCallMs:F0} ms"));
                 }
                 return 0;
             }
