@@ -126,6 +126,28 @@ public class TrainingPathTests
     }
 
     [Fact]
+    public void SwiGlu_SplitAcrossThreads_EqualsTheKernelOnTheWholeSpan()
+    {
+        const int n = 70001;   // two full 32768-element chunks and an odd tail
+        var gate = R(51, n);
+        var up = R(52, n);
+        gate.RequiresGrad = true;
+        up.RequiresGrad = true;
+        var y = Tensor.SwiGlu(gate, up);
+        var dy = R(53, n);
+        y.Backward(dy);
+
+        var expected = new float[n];
+        PeftSharp.Tensors.Kernels.SwiGlu.Forward(gate.ToArray(), up.ToArray(), expected);
+        var dGate = new float[n];
+        var dUp = new float[n];
+        PeftSharp.Tensors.Kernels.SwiGlu.Backward(gate.ToArray(), up.ToArray(), dy.ToArray(), dGate, dUp);
+        Assert.Equal(expected, y.ToArray());
+        Assert.Equal(dGate, gate.Grad!.ToArray());
+        Assert.Equal(dUp, up.Grad!.ToArray());
+    }
+
+    [Fact]
     public void RopeBackward_OnAGradientInTokenMajorLayout_MatchesFiniteDifferences()
     {
         // The attention hands rope a gradient laid out (B, T, H, D); rope then writes dx in that layout so the
