@@ -158,6 +158,36 @@ public class TrainingPathTests
         GradCheck.Check(v => Tensor.Rope(v[0].Reshape(b, t, h, d).Transpose(1, 2), pos, table).Transpose(1, 2).Reshape(b, t, h * d), [R(41, b, t, h * d)]);
     }
 
+    [Fact]
+    public void OpProfiler_CountsEachRecordedOpForwardAndBackward_OnItsOwnThreadOnly()
+    {
+        var x = R(61, 8, 16);
+        var w = R(62, 4, 16);
+        w.RequiresGrad = true;
+        OpProfiler.Start();
+        IReadOnlyList<OpTime> ops;
+        try
+        {
+            Assert.Throws<InvalidOperationException>(OpProfiler.Start);
+            var other = new Thread(() => { var v = R(63, 4); v.RequiresGrad = true; v.Exp().Sum().Backward(); });
+            other.Start();
+            other.Join();
+            Tensor.Linear(x, w).Silu().Sum().Backward();
+        }
+        finally
+        {
+            ops = OpProfiler.Stop();
+        }
+        var byName = ops.ToDictionary(o => o.Op);
+        foreach (var name in new[] { "linear", "silu", "sum_all" })
+        {
+            Assert.Equal(1, byName[name].ForwardCalls);
+            Assert.Equal(1, byName[name].BackwardCalls);
+            Assert.True(byName[name].ForwardSeconds >= 0 && byName[name].BackwardSeconds >= 0);
+        }
+        Assert.False(byName.ContainsKey("exp"));   // recorded on another thread
+    }
+
     private static (float[] Y, float[][] Grads) ValueAndGrads(Tensor[] inputs, Func<Tensor[], Tensor> f)
     {
         var copies = inputs.Select(t => { var c = Tensor.FromArray(t.ToArray(), t.ShapeArrayForTests()); c.RequiresGrad = true; return c; }).ToArray();
