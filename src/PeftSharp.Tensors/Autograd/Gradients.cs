@@ -380,7 +380,7 @@ internal static partial class Gradients
         var gc = g.Contiguous();
         var dGate = Tensor.Empty(gate.ShapeArray.ToArray());
         var dUp = Tensor.Empty(up.ShapeArray.ToArray());
-        Kernels.SwiGlu.Backward(gate.Span, up.Span, gc.Span, dGate.Span, dUp.Span);
+        SwiGluChunks.Backward(gate, up, gc, dGate, dUp);
         return [n.NeedsGrad(0) ? dGate : null, n.NeedsGrad(1) ? dUp : null];
     }
 

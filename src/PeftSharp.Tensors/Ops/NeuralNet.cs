@@ -41,7 +41,7 @@ public sealed partial class Tensor
         var g = gate.Contiguous();
         var u = up.Contiguous();
         var y = Empty(gate.ShapeArray.ToArray());
-        Kernels.SwiGlu.Forward(g.Span, u.Span, y.Span);
+        SwiGluChunks.Forward(g, u, y);
         var node = Tape.Record(y, "swiglu", Gradients.SwiGlu, gate, up);
         if (node is not null)
         {
@@ -357,6 +357,45 @@ internal static class CrossEntropyRows
             Kernels.CrossEntropy.Backward(
                 logits.AsSpan(xOffset + r0 * v, n * v), targets.AsSpan(tOffset + r0, n), lseArray.AsSpan(lseOffset + r0, n),
                 d.AsSpan(dOffset + r0 * v, n * v), n, v, scale, labelSmoothing, ignoreIndex);
+        });
+    }
+}
+
+/// <summary>
+/// SwiGLU over chunks of 32768 elements (multiples of every vector width) across <see cref="Kernels.CpuPool"/>.
+/// The kernel's result for an element does not depend on where it sits in the span (its vector and scalar forms
+/// agree bitwise), so the split changes no bit.
+/// </summary>
+internal static class SwiGluChunks
+{
+    private const int Chunk = 32768;
+
+    public static void Forward(Tensor gate, Tensor up, Tensor y)
+    {
+        var (g, go) = (gate.Storage.Floats!, gate.Offset);
+        var (u, uo) = (up.Storage.Floats!, up.Offset);
+        var (o, oo) = (y.Storage.Floats!, y.Offset);
+        int n = y.Numel;
+        Kernels.CpuPool.For((n + Chunk - 1) / Chunk, c =>
+        {
+            int start = c * Chunk, len = Math.Min(Chunk, n - start);
+            Kernels.SwiGlu.Forward(g.AsSpan(go + start, len), u.AsSpan(uo + start, len), o.AsSpan(oo + start, len));
+        });
+    }
+
+    public static void Backward(Tensor gate, Tensor up, Tensor dy, Tensor dGate, Tensor dUp)
+    {
+        var (g, go) = (gate.Storage.Floats!, gate.Offset);
+        var (u, uo) = (up.Storage.Floats!, up.Offset);
+        var (d, dO) = (dy.Storage.Floats!, dy.Offset);
+        var (dg, dgo) = (dGate.Storage.Floats!, dGate.Offset);
+        var (du, duo) = (dUp.Storage.Floats!, dUp.Offset);
+        int n = dy.Numel;
+        Kernels.CpuPool.For((n + Chunk - 1) / Chunk, c =>
+        {
+            int start = c * Chunk, len = Math.Min(Chunk, n - start);
+            Kernels.SwiGlu.Backward(g.AsSpan(go + start, len), u.AsSpan(uo + start, len), d.AsSpan(dO + start, len),
+                dg.AsSpan(dgo + start, len), du.AsSpan(duo + start, len));
         });
     }
 }

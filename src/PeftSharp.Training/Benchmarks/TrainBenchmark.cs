@@ -39,7 +39,7 @@ public sealed record TrainBenchmarkOptions
     public double PeakGflops { get; init; } = double.NaN;
 }
 
-/// <summary>Where the time of a profiled step went, in seconds per step.</summary>
+/// <summary>Where the time of a profiled step went, in seconds per step; <see cref="Ops"/> holds per-step times and calls of each op.</summary>
 public sealed record TrainBreakdown(double Gemm, double Attention, double Elementwise, double Optimizer, double Overhead, double Step, IReadOnlyList<OpTime> Ops);
 
 /// <summary>One row of <c>peft bench train</c>.</summary>
@@ -231,7 +231,7 @@ public static class TrainBenchmark
                 default: elementwise += t; break;
             }
         }
-        var perStep = ops.Select(x => x with { ForwardSeconds = x.ForwardSeconds / steps, BackwardSeconds = x.BackwardSeconds / steps }).ToList();
+        var perStep = ops.Select(x => x with { ForwardSeconds = x.ForwardSeconds / steps, BackwardSeconds = x.BackwardSeconds / steps, ForwardCalls = x.ForwardCalls / steps, BackwardCalls = x.BackwardCalls / steps }).ToList();
         double step = wall / steps;
         gemm /= steps;
         attention /= steps;

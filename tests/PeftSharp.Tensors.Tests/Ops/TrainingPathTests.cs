@@ -126,6 +126,28 @@ public class TrainingPathTests
     }
 
     [Fact]
+    public void SwiGlu_SplitAcrossThreads_EqualsTheKernelOnTheWholeSpan()
+    {
+        const int n = 70001;   // two full 32768-element chunks and an odd tail
+        var gate = R(51, n);
+        var up = R(52, n);
+        gate.RequiresGrad = true;
+        up.RequiresGrad = true;
+        var y = Tensor.SwiGlu(gate, up);
+        var dy = R(53, n);
+        y.Backward(dy);
+
+        var expected = new float[n];
+        PeftSharp.Tensors.Kernels.SwiGlu.Forward(gate.ToArray(), up.ToArray(), expected);
+        var dGate = new float[n];
+        var dUp = new float[n];
+        PeftSharp.Tensors.Kernels.SwiGlu.Backward(gate.ToArray(), up.ToArray(), dy.ToArray(), dGate, dUp);
+        Assert.Equal(expected, y.ToArray());
+        Assert.Equal(dGate, gate.Grad!.ToArray());
+        Assert.Equal(dUp, up.Grad!.ToArray());
+    }
+
+    [Fact]
     public void RopeBackward_OnAGradientInTokenMajorLayout_MatchesFiniteDifferences()
     {
         // The attention hands rope a gradient laid out (B, T, H, D); rope then writes dx in that layout so the
@@ -134,6 +156,36 @@ public class TrainingPathTests
         var table = PeftSharp.Tensors.Kernels.RopeTable.Create(PeftSharp.Tensors.Kernels.Rope.DefaultInverseFrequencies(d, 10000), 16);
         var pos = Tensor.FromInts(Enumerable.Range(0, b * t).Select(i => i % t + 1).ToArray(), b, t);
         GradCheck.Check(v => Tensor.Rope(v[0].Reshape(b, t, h, d).Transpose(1, 2), pos, table).Transpose(1, 2).Reshape(b, t, h * d), [R(41, b, t, h * d)]);
+    }
+
+    [Fact]
+    public void OpProfiler_CountsEachRecordedOpForwardAndBackward_OnItsOwnThreadOnly()
+    {
+        var x = R(61, 8, 16);
+        var w = R(62, 4, 16);
+        w.RequiresGrad = true;
+        OpProfiler.Start();
+        IReadOnlyList<OpTime> ops;
+        try
+        {
+            Assert.Throws<InvalidOperationException>(OpProfiler.Start);
+            var other = new Thread(() => { var v = R(63, 4); v.RequiresGrad = true; v.Exp().Sum().Backward(); });
+            other.Start();
+            other.Join();
+            Tensor.Linear(x, w).Silu().Sum().Backward();
+        }
+        finally
+        {
+            ops = OpProfiler.Stop();
+        }
+        var byName = ops.ToDictionary(o => o.Op);
+        foreach (var name in new[] { "linear", "silu", "sum_all" })
+        {
+            Assert.Equal(1, byName[name].ForwardCalls);
+            Assert.Equal(1, byName[name].BackwardCalls);
+            Assert.True(byName[name].ForwardSeconds >= 0 && byName[name].BackwardSeconds >= 0);
+        }
+        Assert.False(byName.ContainsKey("exp"));   // recorded on another thread
     }
 
     private static (float[] Y, float[][] Grads) ValueAndGrads(Tensor[] inputs, Func<Tensor[], Tensor> f)
