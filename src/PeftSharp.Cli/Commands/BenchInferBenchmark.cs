@@ -4,6 +4,7 @@ using PeftSharp.Models.Generation;
 using PeftSharp.Models.Llama;
 using PeftSharp.Tensors;
 using PeftSharp.Tensors.Autograd;
+using PeftSharp.Training.Benchmarks;
 
 namespace PeftSharp.Cli.Commands;
 
@@ -31,48 +32,11 @@ public static class BenchInferBenchmark
     public const int PromptLength = 32;
     public const int NewTokens = 64;
 
-    private const string ConfigJson = """
-        {
-          "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-          "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "num_key_value_heads": 12,
-          "intermediate_size": 2048, "vocab_size": 32000, "tie_word_embeddings": true,
-          "max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "hidden_act": "silu",
-          "bos_token_id": 1, "eos_token_id": 2
-        }
-        """;
-
     /// <summary>The benchmark config.</summary>
-    public static HfConfig Config() => HfConfig.Parse(ConfigJson, "bench infer config");
+    public static HfConfig Config() => BenchmarkModel.Config();
 
-    /// <summary>
-    /// Builds the model with seeded random weights, frozen; with BF16/F16 every matrix (the tied embedding/head
-    /// included) is stored in 16 bits via <see cref="Tensor.ToHalfStorage"/>, norms stay float32.
-    /// </summary>
-    public static LlamaForCausalLM Build(DType weights, ulong seed = 1234)
-    {
-        var model = new LlamaForCausalLM(Config(), new Rng(seed));
-        model.RequiresGrad(false);
-        if (weights != DType.F32)
-        {
-            var tied = model.TiedWeights;
-            foreach (var (name, p) in model.NamedParameters().ToList())
-            {
-                if (p.Rank == 2 && !tied.ContainsKey(name))
-                {
-                    var (module, local) = Split(name);
-                    model.Get(module).SetParameter(local, p.ToHalfStorage(weights));
-                }
-            }
-            model.TieWeights();
-        }
-        return model;
-    }
-
-    private static (string, string) Split(string key)
-    {
-        int dot = key.LastIndexOf('.');
-        return (key[..dot], key[(dot + 1)..]);
-    }
+    /// <summary>The shared benchmark model (see <see cref="BenchmarkModel.Build"/>).</summary>
+    public static LlamaForCausalLM Build(DType weights, ulong seed = 1234) => BenchmarkModel.Build(weights, seed);
 
     /// <summary>Runs both measurements for one weight precision.</summary>
     public static InferResult Run(DType weights, int repeats, Action<string>? log = null)
@@ -224,46 +188,5 @@ public static class BenchInferBenchmark
         values.Sort();
         int n = values.Count;
         return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-    }
-}
-
-/// <summary>Peak resident memory from /proc (Linux); NaN elsewhere.</summary>
-internal static class ProcessMemory
-{
-    /// <summary>VmHWM of this process in MiB.</summary>
-    public static double PeakRssMib()
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/self/status"))
-            {
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                {
-                    var kb = long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
-                    return kb / 1024.0;
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-        return double.NaN;
-    }
-
-    /// <summary>Resets VmHWM to the current RSS (writing 5 to /proc/self/clear_refs); false when not possible.</summary>
-    public static bool TryResetPeak()
-    {
-        try
-        {
-            File.WriteAllText("/proc/self/clear_refs", "5");
-            return true;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
     }
 }

@@ -62,18 +62,8 @@ public static class TrainBenchmark
     public const int Rank = 16;
     public const double Alpha = 32;
 
-    private const string ConfigJson = """
-        {
-          "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-          "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "num_key_value_heads": 12,
-          "intermediate_size": 2048, "vocab_size": 32000, "tie_word_embeddings": true,
-          "max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "hidden_act": "silu",
-          "bos_token_id": 1, "eos_token_id": 2
-        }
-        """;
-
     /// <summary>The benchmark config.</summary>
-    public static HfConfig Config() => HfConfig.Parse(ConfigJson, "bench train config");
+    public static HfConfig Config() => BenchmarkModel.Config();
 
     /// <summary>The modules that get adapters.</summary>
     public static string[] TargetModules(TrainTargets targets) => targets == TrainTargets.Attention
@@ -98,30 +88,6 @@ public static class TrainBenchmark
         return 4 * frozen + 6 * adapters + attention;
     }
 
-    /// <summary>
-    /// Builds the model with seeded random weights, frozen; with BF16 every matrix (the tied embedding/head included)
-    /// is stored in 16 bits, norms stay float32.
-    /// </summary>
-    public static LlamaForCausalLM BuildModel(DType weights, ulong seed = 1234)
-    {
-        var model = new LlamaForCausalLM(Config(), new Rng(seed));
-        model.RequiresGrad(false);
-        if (weights != DType.F32)
-        {
-            var tied = model.TiedWeights;
-            foreach (var (name, p) in model.NamedParameters().ToList())
-            {
-                if (p.Rank == 2 && !tied.ContainsKey(name))
-                {
-                    int dot = name.LastIndexOf('.');
-                    model.Get(name[..dot]).SetParameter(name[(dot + 1)..], p.ToHalfStorage(weights));
-                }
-            }
-            model.TieWeights();
-        }
-        return model;
-    }
-
     /// <summary>Runs the benchmark for one target set and weight storage.</summary>
     public static TrainResult Run(TrainBenchmarkOptions o, Action<string>? log = null)
     {
@@ -131,7 +97,7 @@ public static class TrainBenchmark
         }
         string targets = Name(o.Targets);
         string weights = o.Weights.ToString().ToLowerInvariant();
-        var model = BuildModel(o.Weights);
+        var model = BenchmarkModel.Build(o.Weights);
         var peft = PeftModel.Create(model, new LoraConfig
         {
             R = Rank,
@@ -150,7 +116,7 @@ public static class TrainBenchmark
         var input = new ModelInput { InputIds = Tensor.FromInts(ids, Batch, Length), Labels = Tensor.FromInts(ids, Batch, Length) };
 
         ReleaseGarbage();
-        bool reset = Rss.TryResetPeak();
+        bool reset = ProcessMemory.TryResetPeak();
         log?.Invoke($"{targets}/{weights}: {trainable:N0} trainable parameters; {o.WarmupSteps} warm-up + {o.TimedSteps} timed steps of {Batch}×{Length} tokens...");
 
         float loss = float.NaN;
@@ -167,7 +133,7 @@ public static class TrainBenchmark
             times.Add(sw.Elapsed.TotalSeconds);
         }
         double allocatedPerStep = (double)(GC.GetTotalAllocatedBytes(precise: true) - allocated) / o.TimedSteps;
-        double peak = Rss.PeakMib();
+        double peak = ProcessMemory.PeakRssMib();
         if (!float.IsFinite(loss))
         {
             throw new InvalidOperationException($"The training loss is {loss}; the benchmark step is broken.");
@@ -254,40 +220,5 @@ public static class TrainBenchmark
         var v = values.Order().ToList();
         int n = v.Count;
         return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-    }
-
-    /// <summary>Peak resident memory from /proc (Linux); NaN elsewhere.</summary>
-    private static class Rss
-    {
-        public static double PeakMib()
-        {
-            try
-            {
-                foreach (var line in File.ReadLines("/proc/self/status"))
-                {
-                    if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                    {
-                        return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
-                    }
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-            }
-            return double.NaN;
-        }
-
-        public static bool TryResetPeak()
-        {
-            try
-            {
-                File.WriteAllText("/proc/self/clear_refs", "5");
-                return true;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                return false;
-            }
-        }
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using PeftSharp.Models;
+using PeftSharp.Models.Generation;
 using PeftSharp.Peft;
 using PeftSharp.Peft.Core;
 using PeftSharp.Peft.Methods.Lora;
@@ -159,25 +160,13 @@ public static class QuickstartRunner
         return ((double)correct / examples.Count, lossSum / examples.Count);
     }
 
-    /// <summary>Greedy continuation of a prompt (a few tokens; stops at &lt;/s&gt;).</summary>
+    /// <summary>Greedy continuation of a prompt (a few tokens; stops at &lt;/s&gt;, which is not part of the text).</summary>
     public static string Greedy(CausalLanguageModel model, Tokenizer tokenizer, string prompt, int maxNewTokens)
     {
-        using var noGrad = GradMode.NoGrad();
-        var ids = tokenizer.Encode(prompt, addSpecialTokens: false).Ids.ToList();
-        var generated = new List<int>();
-        for (int i = 0; i < maxNewTokens; i++)
-        {
-            using var scope = TensorScope.Begin();
-            var logits = model.Forward(new ModelInput { InputIds = Tensor.FromInts(ids.ToArray(), 1, ids.Count) }).Logits;
-            int next = logits.Select(1, ids.Count - 1).Argmax(-1).ToIntArray()[0];
-            if (next == TinyTokenizer.EosId)
-            {
-                break;
-            }
-            generated.Add(next);
-            ids.Add(next);
-        }
-        return tokenizer.Decode(generated);
+        var ids = tokenizer.Encode(prompt, addSpecialTokens: false).Ids.ToArray();
+        var options = new GenerationOptions { MaxNewTokens = maxNewTokens, Greedy = true, EosTokenIds = [TinyTokenizer.EosId] };
+        var tokens = Generator.Generate(model, [ids], options)[0].Tokens;
+        return tokenizer.Decode(tokens.Where(t => t != TinyTokenizer.EosId));
     }
 }
 
