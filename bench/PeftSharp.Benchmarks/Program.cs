@@ -11,6 +11,10 @@ public static class Program
         {
             return Text.TokenizerThroughput.Run(args[1..]);
         }
+        if (args.Length > 0 && args[0] == "attention")
+        {
+            return Tensors.AttentionTiles.Run(args[1..]);
+        }
         if (args.Length > 0 && args[0] == "step")
         {
             return Tensors.StepAllocation.Run(args[1..]);

@@ -28,7 +28,7 @@ public class AttentionBenchmarks
         int n = B * H * T * D;
         _q = R(n); _k = R(n); _v = R(n); _do = R(n);
         _o = new float[n]; _dq = new float[n]; _dk = new float[n]; _dv = new float[n];
-        _scratch = new float[Math.Max(Attention.ForwardScratchLength(D), Attention.BackwardScratchLength(D))];
+        _scratch = new float[Math.Max(Attention.ForwardScratchLength(D, T), Attention.BackwardScratchLength(D))];
         NaiveForwardBackward();
         float[] o = (float[])_o.Clone(), dq = (float[])_dq.Clone(), dk = (float[])_dk.Clone(), dv = (float[])_dv.Clone();
         FlashForwardBackward();

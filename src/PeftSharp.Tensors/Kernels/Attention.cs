@@ -95,17 +95,21 @@ public readonly ref struct AttentionMask
 /// Single-threaded, no allocation: callers pass scratch of <see cref="ForwardScratchLength"/> /
 /// <see cref="BackwardScratchLength"/> floats per concurrent call.</para>
 /// </remarks>
-public static class Attention
+public static partial class Attention
 {
     private const int QueryBlock = 32;
     private const int KeyBlock = 64;
     private const float FullyMaskedThreshold = float.MinValue / 2;
 
-    /// <summary>Scratch floats one <see cref="Forward"/> call needs.</summary>
-    public static int ForwardScratchLength(int headDim) => QueryBlock * KeyBlock + QueryBlock * headDim + 2 * QueryBlock;
+    /// <summary>Queries below which the forward keeps the portable tiles: packing all keys would cost more than it saves.</summary>
+    private const int PackedMinQueries = 8;
 
-    /// <summary>Scratch floats one <see cref="Backward"/> call needs.</summary>
-    public static int BackwardScratchLength(int headDim) => 2 * QueryBlock * KeyBlock + 2 * KeyBlock * headDim + QueryBlock + headDim;
+    /// <summary>Scratch floats one <see cref="Forward"/> call over <paramref name="keyLength"/> keys needs (room for the packed Kᵀ of one head included).</summary>
+    public static int ForwardScratchLength(int headDim, int keyLength)
+        => QueryBlock * KeyBlock + QueryBlock * headDim + 2 * QueryBlock + headDim * PaddedKeys(Math.Max(0, keyLength));
+
+    /// <summary>Scratch floats one <see cref="Backward"/> call needs (room for a packed Kᵀ and Vᵀ block included).</summary>
+    public static int BackwardScratchLength(int headDim) => 2 * QueryBlock * KeyBlock + 2 * KeyBlock * headDim + QueryBlock + headDim + 2 * headDim * KeyBlock;
 
     /// <summary>
     /// Computes O and the per-row log-sum-exp for the (b, h) pairs [firstBatchHead, firstBatchHead + count)
@@ -124,6 +128,21 @@ public static class Attention
         Span<float> scratch,
         float? scale = null,
         int firstBatchHead = 0, int batchHeadCount = -1)
+        => ForwardTiles(shape, q, qStrides, k, kStrides, v, vStrides, output, outputStrides, logSumExp, mask, scratch, scale, firstBatchHead, batchHeadCount, packedTiles: true);
+
+    /// <summary>The forward with the packed AVX-512 tiles allowed or not (tests run both paths).</summary>
+    internal static unsafe void ForwardTiles(
+        AttentionShape shape,
+        ReadOnlySpan<float> q, HeadStrides qStrides,
+        ReadOnlySpan<float> k, HeadStrides kStrides,
+        ReadOnlySpan<float> v, HeadStrides vStrides,
+        Span<float> output, HeadStrides outputStrides,
+        Span<float> logSumExp,
+        scoped AttentionMask mask,
+        Span<float> scratch,
+        float? scale,
+        int firstBatchHead, int batchHeadCount,
+        bool packedTiles)
     {
         shape.Validate();
         int B = shape.Batch, H = shape.Heads, Hkv = shape.KvHeads, T = shape.QueryLength, S = shape.KeyLength, D = shape.HeadDim;
@@ -133,7 +152,7 @@ public static class Attention
         CheckView(output.Length, outputStrides, B, H, T, D, "output", "(B, H, T, D)");
         CheckExact(logSumExp.Length, (long)B * H * T, nameof(logSumExp), "(B, H, T)", shape);
         MaskLayout ml = MaskLayout.Create(mask, shape);
-        CheckScratch(scratch.Length, ForwardScratchLength(D));
+        CheckScratch(scratch.Length, ForwardScratchLength(D, S));
         (int first, int count) = CheckRange(firstBatchHead, batchHeadCount, B * H, "(b, h)");
         float sc = scale ?? shape.DefaultScale;
         int group = H / Hkv;
@@ -152,6 +171,9 @@ public static class Attention
             float* acc = tile + QueryBlock * KeyBlock;      // (QueryBlock, D) unnormalised output
             float* rowMax = acc + QueryBlock * D;           // (QueryBlock)
             float* rowSum = rowMax + QueryBlock;            // (QueryBlock)
+            float* kt = rowSum + QueryBlock;                // (D, ldk) packed Kᵀ of the current head
+            int ldk = PaddedKeys(S);
+            bool packed = packedTiles && CanUsePackedTiles(D) && T >= PackedMinQueries;
             for (int bh = first; bh < first + count; bh++)
             {
                 int b = bh / H, h = bh % H, kvh = h / group;
@@ -162,6 +184,10 @@ public static class Attention
                 float* lseh = plse + (long)bh * T;
                 float* addh = pAdd == null ? null : pAdd + b * ml.BatchStride + h * ml.HeadStride;
                 bool* padb = pPad == null ? null : pPad + (long)b * S;
+                if (packed)
+                {
+                    PackTransposed(kh, kStrides.Token, S, D, kt, ldk, ldk);
+                }
                 for (int i0 = 0; i0 < T; i0 += QueryBlock)
                 {
                     int nq = Math.Min(QueryBlock, T - i0);
@@ -175,7 +201,14 @@ public static class Attention
                     for (int j0 = 0; j0 < keyEnd; j0 += KeyBlock)
                     {
                         int nk = Math.Min(KeyBlock, keyEnd - j0);
-                        ScoreTile(qh + i0 * qStrides.Token, qStrides.Token, kh + j0 * kStrides.Token, kStrides.Token, nq, nk, D, tile, KeyBlock, sc);
+                        if (packed)
+                        {
+                            ScoreTilePacked(qh + i0 * qStrides.Token, qStrides.Token, nq, kt + j0, ldk, D, tile, KeyBlock, sc);
+                        }
+                        else
+                        {
+                            ScoreTile(qh + i0 * qStrides.Token, qStrides.Token, kh + j0 * kStrides.Token, kStrides.Token, nq, nk, D, tile, KeyBlock, sc);
+                        }
                         for (int r = 0; r < nq; r++)
                         {
                             float* z = tile + r * KeyBlock;
@@ -195,7 +228,14 @@ public static class Attention
                             }
                             rowMax[r] = mNew;
                         }
-                        AccumulateTile(tile, KeyBlock, 1, nq, nk, vh + j0 * vStrides.Token, vStrides.Token, D, acc, D, 1f);
+                        if (packed)
+                        {
+                            AccumulateTilePacked(tile, KeyBlock, 1, nq, nk, vh + j0 * vStrides.Token, vStrides.Token, D, acc, D, 1f);
+                        }
+                        else
+                        {
+                            AccumulateTile(tile, KeyBlock, 1, nq, nk, vh + j0 * vStrides.Token, vStrides.Token, D, acc, D, 1f);
+                        }
                     }
                     for (int r = 0; r < nq; r++)
                     {
@@ -243,6 +283,26 @@ public static class Attention
         Span<float> scratch,
         float? scale = null,
         int firstBatchKvHead = 0, int batchKvHeadCount = -1)
+        => BackwardTiles(shape, q, qStrides, k, kStrides, v, vStrides, output, oStrides, logSumExp, dOutput, dOStrides, dQ, dQStrides, dK, dKStrides, dV, dVStrides,
+            mask, scratch, scale, firstBatchKvHead, batchKvHeadCount, packedTiles: true);
+
+    /// <summary>The backward with the packed AVX-512 tiles allowed or not (tests run both paths).</summary>
+    internal static unsafe void BackwardTiles(
+        AttentionShape shape,
+        ReadOnlySpan<float> q, HeadStrides qStrides,
+        ReadOnlySpan<float> k, HeadStrides kStrides,
+        ReadOnlySpan<float> v, HeadStrides vStrides,
+        ReadOnlySpan<float> output, HeadStrides oStrides,
+        ReadOnlySpan<float> logSumExp,
+        ReadOnlySpan<float> dOutput, HeadStrides dOStrides,
+        Span<float> dQ, HeadStrides dQStrides,
+        Span<float> dK, HeadStrides dKStrides,
+        Span<float> dV, HeadStrides dVStrides,
+        scoped AttentionMask mask,
+        Span<float> scratch,
+        float? scale,
+        int firstBatchKvHead, int batchKvHeadCount,
+        bool packedTiles)
     {
         shape.Validate();
         int B = shape.Batch, H = shape.Heads, Hkv = shape.KvHeads, T = shape.QueryLength, S = shape.KeyLength, D = shape.HeadDim;
@@ -281,6 +341,9 @@ public static class Attention
             float* dvAcc = dkAcc + KeyBlock * D;          // (KeyBlock, D)
             float* delta = dvAcc + KeyBlock * D;          // (QueryBlock) rowsum(dO ⊙ O)
             float* uniform = delta + QueryBlock;          // (D) Σ dO over fully masked rows / S
+            float* kt = uniform + D;                      // (D, KeyBlock) packed Kᵀ of the key block
+            float* vt = kt + D * KeyBlock;                // (D, KeyBlock) packed Vᵀ of the key block
+            bool packed = packedTiles && CanUsePackedTiles(D);
             for (int bg = first; bg < first + count; bg++)
             {
                 int b = bg / Hkv, kvh = bg % Hkv;
@@ -316,6 +379,11 @@ public static class Attention
                     new Span<float>(dvAcc, nk * D).Clear();
                     float* kj = kh + j0 * kStrides.Token;
                     float* vj = vh + j0 * vStrides.Token;
+                    if (packed)
+                    {
+                        PackTransposed(kj, kStrides.Token, nk, D, kt, KeyBlock, KeyBlock);
+                        PackTransposed(vj, vStrides.Token, nk, D, vt, KeyBlock, KeyBlock);
+                    }
                     // Causal: query i sees key j0 only if i ≥ j0 − offset, so earlier query blocks are skipped.
                     int firstQuery = mask.IsCausal ? Math.Max(0, j0 - offset) : 0;
                     for (int h = kvh * group; h < (kvh + 1) * group; h++)
@@ -331,7 +399,14 @@ public static class Attention
                             int nq = Math.Min(QueryBlock, T - i0);
                             float* qi = qh + i0 * qStrides.Token;
                             float* doi = doh + i0 * dOStrides.Token;
-                            ScoreTile(qi, qStrides.Token, kj, kStrides.Token, nq, nk, D, prob, KeyBlock, sc);
+                            if (packed)
+                            {
+                                ScoreTilePacked(qi, qStrides.Token, nq, kt, KeyBlock, D, prob, KeyBlock, sc);
+                            }
+                            else
+                            {
+                                ScoreTile(qi, qStrides.Token, kj, kStrides.Token, nq, nk, D, prob, KeyBlock, sc);
+                            }
                             for (int r = 0; r < nq; r++)
                             {
                                 float* z = prob + r * KeyBlock;
@@ -346,17 +421,34 @@ public static class Attention
                                 ExpShiftInPlace(z, nk, lse);
                                 delta[r] = FastMath.Dot(new ReadOnlySpan<float>(doi + r * dOStrides.Token, D), new ReadOnlySpan<float>(oh + (i0 + r) * oStrides.Token, D));
                             }
-                            // dV_j += Σ_i P_ij dO_i  (Pᵀ·dO)
-                            AccumulateTile(prob, 1, KeyBlock, nk, nq, doi, dOStrides.Token, D, dvAcc, D, 1f);
-                            // dP = dO·Vᵀ, dS = P ⊙ (dP − delta)
-                            ScoreTile(doi, dOStrides.Token, vj, vStrides.Token, nq, nk, D, dprob, KeyBlock, 1f);
+                            if (packed)
+                            {
+                                AccumulateTilePacked(prob, 1, KeyBlock, nk, nq, doi, dOStrides.Token, D, dvAcc, D, 1f);
+                                ScoreTilePacked(doi, dOStrides.Token, nq, vt, KeyBlock, D, dprob, KeyBlock, 1f);
+                            }
+                            else
+                            {
+                                // dV_j += Σ_i P_ij dO_i  (Pᵀ·dO)
+                                AccumulateTile(prob, 1, KeyBlock, nk, nq, doi, dOStrides.Token, D, dvAcc, D, 1f);
+                                // dP = dO·Vᵀ
+                                ScoreTile(doi, dOStrides.Token, vj, vStrides.Token, nq, nk, D, dprob, KeyBlock, 1f);
+                            }
+                            // dS = P ⊙ (dP − delta)
                             for (int r = 0; r < nq; r++)
                             {
                                 SoftmaxGradRow(prob + r * KeyBlock, dprob + r * KeyBlock, nk, delta[r]);
                             }
                             // dQ_i += scale·dS·K ; dK_j += scale·dSᵀ·Q
-                            AccumulateTile(dprob, KeyBlock, 1, nq, nk, kj, kStrides.Token, D, dqh + i0 * dQStrides.Token, dQStrides.Token, sc);
-                            AccumulateTile(dprob, 1, KeyBlock, nk, nq, qi, qStrides.Token, D, dkAcc, D, sc);
+                            if (packed)
+                            {
+                                AccumulateTilePacked(dprob, KeyBlock, 1, nq, nk, kj, kStrides.Token, D, dqh + i0 * dQStrides.Token, dQStrides.Token, sc);
+                                AccumulateTilePacked(dprob, 1, KeyBlock, nk, nq, qi, qStrides.Token, D, dkAcc, D, sc);
+                            }
+                            else
+                            {
+                                AccumulateTile(dprob, KeyBlock, 1, nq, nk, kj, kStrides.Token, D, dqh + i0 * dQStrides.Token, dQStrides.Token, sc);
+                                AccumulateTile(dprob, 1, KeyBlock, nk, nq, qi, qStrides.Token, D, dkAcc, D, sc);
+                            }
                         }
                     }
                     for (int c = 0; c < nk; c++)
@@ -592,9 +684,19 @@ public static class Attention
         }
     }
 
+    /// <summary>a *= s over n floats: 16 lanes at a time where AVX-512 is present, the tail (and everything elsewhere) scalar; same products either way.</summary>
     private static unsafe void ScaleRow(float* a, int n, float s)
     {
-        for (int d = 0; d < n; d++)
+        int d = 0;
+        if (FastMath.IsVectorized512)
+        {
+            Vector512<float> vs = Vector512.Create(s);
+            for (; d <= n - 16; d += 16)
+            {
+                Vector512.Store(Avx512F.Multiply(Vector512.Load(a + d), vs), a + d);
+            }
+        }
+        for (; d < n; d++)
         {
             a[d] *= s;
         }

@@ -112,7 +112,7 @@ internal struct AttentionJob : IParallelAction
 
     public readonly void Invoke(int index)
     {
-        var scratch = Scratch(Math.Max(Attention.ForwardScratchLength(Shape.HeadDim), Attention.BackwardScratchLength(Shape.HeadDim)));
+        var scratch = Scratch(Math.Max(Attention.ForwardScratchLength(Shape.HeadDim, Shape.KeyLength), Attention.BackwardScratchLength(Shape.HeadDim)));
         Attention.Forward(Shape, Q.Span, Q.Strides, K.Span, K.Strides, V.Span, V.Strides, Out, OutStrides, Lse, Mask, scratch, Scale, index, 1);
     }
 }
@@ -128,7 +128,7 @@ internal struct AttentionBackwardJob : IParallelAction
     public readonly void Invoke(int index)
     {
         var f = Forward;
-        var scratch = AttentionJob.Scratch(Math.Max(Attention.ForwardScratchLength(f.Shape.HeadDim), Attention.BackwardScratchLength(f.Shape.HeadDim)));
+        var scratch = AttentionJob.Scratch(Math.Max(Attention.ForwardScratchLength(f.Shape.HeadDim, f.Shape.KeyLength), Attention.BackwardScratchLength(f.Shape.HeadDim)));
         Attention.Backward(f.Shape, f.Q.Span, f.Q.Strides, f.K.Span, f.K.Strides, f.V.Span, f.V.Strides, f.Out, f.OutStrides, f.Lse,
             DOut.Span, DOut.Strides, DQ, DQStrides, DK, DKvStrides, DV, DKvStrides, f.Mask, scratch, f.Scale, index, 1);
     }

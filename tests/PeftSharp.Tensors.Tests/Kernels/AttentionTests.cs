@@ -131,32 +131,38 @@ public class AttentionTests
         return (o, lse, dq, dk, dv);
     }
 
-    private static (float[] O, float[] Lse, float[] DQ, float[] DK, float[] DV) Run(Problem p, int splits = 1)
+    private static (float[] O, float[] Lse, float[] DQ, float[] DK, float[] DV) Run(Problem p, int splits = 1, bool packed = true)
     {
         var sh = p.Shape;
         int B = sh.Batch, H = sh.Heads, Hkv = sh.KvHeads, T = sh.QueryLength, S = sh.KeyLength, D = sh.HeadDim;
         float[] o = new float[B * H * T * D], lse = new float[B * H * T];
         float[] dq = new float[o.Length], dk = new float[B * Hkv * S * D], dv = new float[dk.Length];
-        float[] scratch = new float[Math.Max(Attention.ForwardScratchLength(D), Attention.BackwardScratchLength(D))];
+        float[] scratch = new float[Math.Max(Attention.ForwardScratchLength(D, S), Attention.BackwardScratchLength(D))];
         int units = B * H;
         for (int s = 0; s < splits; s++)
         {
             int a = units * s / splits, e = units * (s + 1) / splits;
-            Attention.Forward(sh, p.Q, p.QS, p.K, p.KS, p.V, p.VS, o, p.OS, lse, p.Mask, scratch, null, a, e - a);
+            Attention.ForwardTiles(sh, p.Q, p.QS, p.K, p.KS, p.V, p.VS, o, p.OS, lse, p.Mask, scratch, null, a, e - a, packed);
         }
         units = B * Hkv;
         for (int s = 0; s < splits; s++)
         {
             int a = units * s / splits, e = units * (s + 1) / splits;
-            Attention.Backward(sh, p.Q, p.QS, p.K, p.KS, p.V, p.VS, o, p.OS, lse, p.DO, p.OS, dq, p.OS, dk, p.KS, dv, p.VS, p.Mask, scratch, null, a, e - a);
+            Attention.BackwardTiles(sh, p.Q, p.QS, p.K, p.KS, p.V, p.VS, o, p.OS, lse, p.DO, p.OS, dq, p.OS, dk, p.KS, dv, p.VS, p.Mask, scratch, null, a, e - a, packed);
         }
         return (o, lse, dq, dk, dv);
     }
 
+    /// <summary>Checks both tile paths (packed AVX-512 where the CPU and head dim allow it, and the portable one) against the float64 reference.</summary>
     private static void Compare(Problem p, string name)
     {
         var r = Reference(p);
-        var k = Run(p);
+        CompareTo(r, p, Run(p, packed: true), name + " (packed tiles)");
+        CompareTo(r, p, Run(p, packed: false), name + " (portable tiles)");
+    }
+
+    private static void CompareTo((double[] O, double[] Lse, double[] DQ, double[] DK, double[] DV) r, Problem p, (float[] O, float[] Lse, float[] DQ, float[] DK, float[] DV) k, string name)
+    {
         var sh = p.Shape;
         int B = sh.Batch, H = sh.Heads, Hkv = sh.KvHeads, T = sh.QueryLength, S = sh.KeyLength, D = sh.HeadDim;
         // Forward: float32 dot products over D ≤ 65 terms of magnitude ≤ 2.25 and the scale give scores
@@ -204,6 +210,30 @@ public class AttentionTests
 
     [Fact]
     public void NoMask_ManyKeyBlocks_TailDims() => Compare(Make(1, 3, 3, 65, 129, 33, causal: false, bthd: false, 3), "dense");
+
+    // Head dims that are multiples of 16 take the packed AVX-512 tiles (where the CPU has them): partial query
+    // and key blocks, several 64-dim chunks (128), 16-dim chunks only (48), and a decode-sized query count whose
+    // forward stays on the portable tiles while its backward packs.
+    [Fact]
+    public void PackedTiles_CausalGqa_PartialBlocks() => Compare(Make(2, 4, 2, 70, 70, 64, causal: true, bthd: true, 11), "packed causal gqa d64");
+
+    [Fact]
+    public void PackedTiles_TwoDimChunks() => Compare(Make(1, 2, 2, 33, 33, 128, causal: true, bthd: false, 12), "packed d128");
+
+    [Fact]
+    public void PackedTiles_SixteenDimChunks_KvCacheLonger() => Compare(Make(1, 2, 1, 9, 130, 48, causal: true, bthd: true, 13), "packed d48 kv cache");
+
+    [Fact]
+    public void PackedTiles_FewQueries() => Compare(Make(1, 2, 2, 3, 70, 64, causal: true, bthd: false, 14), "packed d64 T=3");
+
+    [Fact]
+    public void PackedTiles_PaddingAndAdditiveMask()
+    {
+        Problem p = Make(2, 2, 2, 40, 100, 32, causal: false, bthd: true, 15);
+        p.Padding = Enumerable.Range(0, 2 * 100).Select(i => !(i >= 100 && i < 100 + 13)).ToArray(); // batch 1: 13 left pads
+        p.Additive = Uniform(2 * 40 * 100, 66, -2f, 2f); // (B, 1, T, S)
+        Compare(p, "packed d32 masks");
+    }
 
     [Fact]
     public void Causal_KvCacheLongerThanQueries_PaddingAndAdditiveMask()
@@ -344,7 +374,7 @@ public class AttentionTests
     {
         var shape = new AttentionShape(1, 2, 1, 3, 4, 8);
         float[] q = new float[48], kv = new float[32], o = new float[48], lse = new float[6];
-        float[] scratch = new float[Attention.ForwardScratchLength(8)];
+        float[] scratch = new float[Attention.ForwardScratchLength(8, 8)];
         HeadStrides qs = HeadStrides.Bhtd(2, 3, 8), ks = HeadStrides.Bhtd(1, 4, 8);
         var ex = Assert.Throws<ArgumentException>(() => Attention.Forward(shape, new float[47], qs, kv, ks, kv, ks, o, qs, lse, default, scratch));
         Assert.Contains("(1, 2, 3, 8)", ex.Message);
