@@ -15,6 +15,10 @@ public static class Program
         {
             return Tensors.AttentionTiles.Run(args[1..]);
         }
+        if (args.Length > 0 && args[0] == "prepacked")
+        {
+            return Tensors.PrePackedGemm.Run(args[1..]);
+        }
         if (args.Length > 0 && args[0] == "step")
         {
             return Tensors.StepAllocation.Run(args[1..]);

@@ -28,7 +28,7 @@ public static partial class Attention
 
     /// <summary>
     /// dst[c·ld + j] = src[j·stride + c] for j &lt; rows, c &lt; d; dst[c·ld + j] = 0 for rows ≤ j &lt; padTo.
-    /// Rows are read contiguously (8 at a time, 8 × 8 blocks transposed in registers when 8 rows and 8 dims remain).
+    /// Rows are read contiguously, 8 × 8 blocks transposed in registers (d is a multiple of 16 here); leftover rows one at a time.
     /// </summary>
     private static unsafe void PackTransposed(float* src, long stride, int rows, int d, float* dst, int ld, int padTo)
     {
@@ -38,7 +38,7 @@ public static partial class Attention
             float* s0 = src + j * stride;
             for (int c = 0; c < d; c += 8)
             {
-                Transpose8x8(s0 + c, stride, dst + (long)c * ld + j, ld);
+                Gemm.Transpose8x8(s0 + c, (nint)stride, dst + (long)c * ld + j, ld);
             }
         }
         for (; j < rows; j++)
@@ -53,36 +53,6 @@ public static partial class Attention
         {
             new Span<float>(dst + (long)c * ld + rows, padTo - rows).Clear();
         }
-    }
-
-    /// <summary>
-    /// Transposes an 8 × 8 block: rows r of src (stride srcStride) become columns of dst (stride dstStride).
-    /// Lanes: unpack pairs rows (r, r+1), shuffle builds 4-element columns within 128-bit halves, and a final
-    /// cross-half permute joins the halves.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Transpose8x8(float* src, long srcStride, float* dst, long dstStride)
-    {
-        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + srcStride);
-        Vector256<float> r2 = Avx.LoadVector256(src + 2 * srcStride), r3 = Avx.LoadVector256(src + 3 * srcStride);
-        Vector256<float> r4 = Avx.LoadVector256(src + 4 * srcStride), r5 = Avx.LoadVector256(src + 5 * srcStride);
-        Vector256<float> r6 = Avx.LoadVector256(src + 6 * srcStride), r7 = Avx.LoadVector256(src + 7 * srcStride);
-        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
-        Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
-        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
-        Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
-        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE);
-        Vector256<float> u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
-        Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE);
-        Vector256<float> u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
-        Avx.Store(dst + dstStride, Avx.Permute2x128(u1, u5, 0x20));
-        Avx.Store(dst + 2 * dstStride, Avx.Permute2x128(u2, u6, 0x20));
-        Avx.Store(dst + 3 * dstStride, Avx.Permute2x128(u3, u7, 0x20));
-        Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(u0, u4, 0x31));
-        Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(u1, u5, 0x31));
-        Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(u2, u6, 0x31));
-        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     /// <summary>
