@@ -1,3 +1,5 @@
+using PeftSharp.Tensors.Autograd;
+
 namespace PeftSharp.Tensors;
 
 /// <summary>
@@ -156,6 +158,38 @@ public sealed class TensorScope : IDisposable
         }
     }
 
+    /// <summary>
+    /// A point in the current pooled scope's allocations. Pass it to <see cref="ReleaseSince"/> after a stage of a
+    /// forward pass (a transformer layer) to hand the stage's intermediates back to the pool.
+    /// </summary>
+    public static ScopeMark Mark() => CurrentPooled is { } s ? new ScopeMark(s, s.OwnedCount) : default;
+
+    /// <summary>
+    /// While no gradient is being recorded (<see cref="GradMode.IsEnabled"/> false), returns to the pool every buffer
+    /// the current scope handed out since <paramref name="mark"/> except the one backing <paramref name="keep"/>,
+    /// so a no-grad forward holds one layer's intermediates at a time instead of all of them. Any later access
+    /// through a tensor over a released buffer throws. Does nothing while gradients are recorded (backward needs
+    /// the intermediates), outside a pooled scope, or when <paramref name="mark"/> belongs to another scope.
+    /// </summary>
+    public static void ReleaseSince(ScopeMark mark, Tensor keep)
+    {
+        ArgumentNullException.ThrowIfNull(keep);
+        var scope = CurrentPooled;
+        if (GradMode.IsEnabled || scope is null || !ReferenceEquals(scope, mark.Scope))
+        {
+            return;
+        }
+        var kept = keep.Storage;
+        for (int i = mark.Index; i < scope._owned.Count; i++)
+        {
+            var s = scope._owned[i];
+            if (!ReferenceEquals(s, kept))
+            {
+                ReleaseEarly(s);
+            }
+        }
+    }
+
     /// <summary>Drops every idle pooled buffer.</summary>
     public static void TrimPool()
     {
@@ -165,4 +199,18 @@ public sealed class TensorScope : IDisposable
             _pooledBytes = 0;
         }
     }
+}
+
+/// <summary>A position in a <see cref="TensorScope"/>'s allocations (see <see cref="TensorScope.Mark"/>); default = no pooled scope.</summary>
+public readonly struct ScopeMark
+{
+    internal ScopeMark(TensorScope scope, int index)
+    {
+        Scope = scope;
+        Index = index;
+    }
+
+    internal TensorScope? Scope { get; }
+
+    internal int Index { get; }
 }

@@ -155,9 +155,11 @@ public sealed class BertEncoder : Module
     public Tensor Forward(Tensor h, Tensor? mask)
     {
         var layers = (ModuleList)Child("layer");
+        var mark = TensorScope.Mark();
         for (int i = 0; i < layers.Count; i++)
         {
             h = ((BertLayer)layers[i]).Forward(h, mask);
+            TensorScope.ReleaseSince(mark, h); // no-grad only: keep one layer's intermediates at a time
         }
         return h;
     }

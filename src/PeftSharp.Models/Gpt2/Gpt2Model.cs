@@ -99,9 +99,11 @@ public sealed class Gpt2Model : Module
             .Add(Child("wpe").Forward(Tensor.FromInts(positions, b, t)));  // (B, T, C)
         var mask = CausalLanguageModel.KeyPadding(b, t, past, input.AttentionMask);         // (B, S) or null
         var blocks = (ModuleList)Child("h");
+        var mark = TensorScope.Mark();
         for (int i = 0; i < blocks.Count; i++)
         {
             h = ((Gpt2Block)blocks[i]).Forward(h, mask, input.Cache, i);
+            TensorScope.ReleaseSince(mark, h); // no-grad only: keep one block's intermediates at a time
         }
         return Child("ln_f").Forward(h);
     }

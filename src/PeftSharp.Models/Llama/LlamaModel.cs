@@ -100,9 +100,11 @@ public sealed class LlamaModel : Module
         var rope = RopeFor(positions);
         var posIds = Tensor.FromInts(positions, b, t);
         var mask = CausalLanguageModel.KeyPadding(b, t, past, input.AttentionMask);  // (B, S) or null
+        var mark = TensorScope.Mark();
         for (int i = 0; i < Layers.Count; i++)
         {
             h = ((LlamaDecoderLayer)Layers[i]).Forward(h, posIds, rope, mask, input.Cache, i);
+            TensorScope.ReleaseSince(mark, h); // no-grad only: keep one layer's intermediates at a time
         }
         return Child("norm").Forward(h);
     }

@@ -196,4 +196,41 @@ public class TrainingPathTests
         y.Mul(weights).Sum().Backward();
         return (y.ToArray(), copies.Select(c => c.Grad!.ToArray()).ToArray());
     }
+
+    [Fact]
+    public void ReleaseSince_FreesAStagesIntermediates_OnlyWithoutGradients()
+    {
+        var x = R(31, 4, 8);
+        var w = R(32, 8, 8);
+        float[] expected;
+        using (GradMode.NoGrad())
+        {
+            expected = Tensor.Linear(Tensor.Linear(x, w).Relu(), w).ToArray();
+        }
+
+        using (GradMode.NoGrad())
+        using (TensorScope.Begin())
+        {
+            var mark = TensorScope.Mark();
+            var hidden = Tensor.Linear(x, w);
+            var y = Tensor.Linear(hidden.Relu(), w);
+            TensorScope.ReleaseSince(mark, y);
+            Assert.Equal(expected, y.ToArray());                                   // the kept result is intact
+            Assert.Throws<InvalidOperationException>(() => hidden.ToArray());      // the intermediate went back to the pool
+        }
+
+        // While gradients are recorded nothing is released: backward still needs the intermediates.
+        using (TensorScope.Begin())
+        {
+            var wg = R(32, 8, 8);
+            wg.RequiresGrad = true;
+            var mark = TensorScope.Mark();
+            var hidden = Tensor.Linear(x, wg);
+            var y = Tensor.Linear(hidden.Relu(), wg);
+            TensorScope.ReleaseSince(mark, y);
+            Assert.Equal(expected, Tensor.Linear(hidden.Relu(), w).ToArray());
+            y.Sum().Backward();
+            Assert.NotNull(wg.Grad);
+        }
+    }
 }
