@@ -684,8 +684,11 @@ def main() -> int:
         return 0
     try:
         ok = compare_with_cli(base, adapter, a.prompt or DEFAULT_PROMPTS, a.max_new_tokens, peft_command(a.peft))
-    except CheckError as e:
+    except (CheckError, OSError, json.JSONDecodeError) as e:
         print(f"FAILED: {e}")
+        return 1
+    except KeyError as e:
+        print(f"FAILED: a required field is missing: {e}")
         return 1
     print("PASSED: keys load as in transformers + PEFT, every greedy token and every eval loss matches" if ok else "FAILED (see above)")
     return 0 if ok else 1
