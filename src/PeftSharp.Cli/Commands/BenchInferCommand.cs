@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using PeftSharp.Tensors;
 using PeftSharp.Tensors.Kernels;
+using PeftSharp.Training.Benchmarks;
 using Spectre.Console;
 
 namespace PeftSharp.Cli.Commands;
@@ -43,8 +44,8 @@ public static class BenchInferCommand
             {
                 foreach (var kind in kinds)
                 {
-                    var model = BenchInferBenchmark.Build(kind);
-                    var b = BenchInferBenchmark.MeasureBreakdown(model, repeats);
+                    var model = InferBenchmark.Build(kind);
+                    var b = InferBenchmark.MeasureBreakdown(model, repeats);
                     Console.WriteLine(FormattableString.Invariant(
                         $"{kind.ToString().ToLowerInvariant()} threads {CpuPool.MaxThreads}: prefill {b.PrefillMs:F1} ms (weight GEMMs {b.PrefillGemmMs:F1} ms), decode step {b.DecodeStepMs:F2} ms, weight GEMVs {b.WeightGemvMs:F2} ms ({b.WeightBytes / 1e6:F0} MB, {b.GemvGigabytesPerSecond:F1} GB/s), step/floor {b.DecodeStepMs / b.WeightGemvMs:F2}; first call {b.FirstCallMs:F0} ms"));
                 }
@@ -54,7 +55,7 @@ public static class BenchInferCommand
             var results = new List<InferResult>();
             foreach (var kind in kinds)
             {
-                results.Add(BenchInferBenchmark.Run(kind, repeats, asJson ? Console.Error.WriteLine : m => AnsiConsole.MarkupLine(Markup.Escape(m))));
+                results.Add(InferBenchmark.Run(kind, repeats, asJson ? Console.Error.WriteLine : m => AnsiConsole.MarkupLine(Markup.Escape(m))));
             }
             if (asJson)
             {

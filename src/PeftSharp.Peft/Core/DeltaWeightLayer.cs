@@ -10,18 +10,11 @@ namespace PeftSharp.Peft.Core;
 /// autograd tape and may override <see cref="AdapterOutput"/> with a cheaper factored product. Storage layout (GPT-2's
 /// Conv1D keeps (in, out)) and 16-bit storage are handled here.
 /// </summary>
-public abstract class DeltaWeightLayer<TAdapter> : AdapterLayer<TAdapter> where TAdapter : class
+public abstract class DeltaWeightLayer<TAdapter> : LinearAdapterLayer<TAdapter> where TAdapter : class
 {
-    protected DeltaWeightLayer(Module baseLayer, AdapterSelection selection, string methodName) : base(baseLayer, selection)
+    protected DeltaWeightLayer(Module baseLayer, AdapterSelection selection, string methodName) : base(baseLayer, selection, methodName)
     {
-        var l = baseLayer as ILinearLayer ?? throw new NotSupportedException($"{methodName} adapts linear layers; got {baseLayer.Describe()}.");
-        InFeatures = l.InFeatures;
-        OutFeatures = l.OutFeatures;
     }
-
-    public int InFeatures { get; }
-
-    public int OutFeatures { get; }
 
     /// <summary>ΔW (out, in) of one adapter, recorded on the tape so that its parameters receive gradients.</summary>
     protected abstract Tensor Delta(TAdapter adapter);
@@ -53,12 +46,7 @@ public abstract class DeltaWeightLayer<TAdapter> : AdapterLayer<TAdapter> where 
     private void AddDelta(string name, float sign)
     {
         var delta = DeltaWeight(name);
-        bool transposed = BaseWeights.IsTransposed(BaseLayer);
-        var w = BaseWeights.WeightOf(BaseLayer).ToArray();
-        if (transposed)
-        {
-            delta = BaseWeights.Transpose(delta, OutFeatures, InFeatures);
-        }
+        var w = ReadWeightOutIn();
         if (sign > 0)
         {
             System.Numerics.Tensors.TensorPrimitives.Add(w, delta, w);
@@ -67,15 +55,7 @@ public abstract class DeltaWeightLayer<TAdapter> : AdapterLayer<TAdapter> where 
         {
             System.Numerics.Tensors.TensorPrimitives.Subtract(w, delta, w);
         }
-        BaseWeights.Write(BaseLayer, BaseWeights.Weight, w);
-    }
-
-    /// <summary>A fresh float32 leaf tensor holding <paramref name="t"/>'s values, trainable.</summary>
-    protected static Tensor Trainable(Tensor t)
-    {
-        var p = Tensor.Wrap(t.ToArray(), t.Shape.ToArray());
-        p.RequiresGrad = true;
-        return p;
+        WriteWeightOutIn(w);
     }
 
     /// <summary>torch's nn.init.kaiming_uniform_(a = √5) on a (rows, fan_in) matrix: U(−1/√fan_in, 1/√fan_in).</summary>

@@ -1,6 +1,8 @@
+using PeftSharp.Tensors;
+
 namespace PeftSharp.Training.Benchmarks;
 
-/// <summary>Peak resident memory from /proc (Linux); NaN elsewhere.</summary>
+/// <summary>Peak resident memory from /proc (Linux; NaN elsewhere), and returning freed memory before a measurement.</summary>
 public static class ProcessMemory
 {
     /// <summary>VmHWM of this process in MiB.</summary>
@@ -38,5 +40,17 @@ public static class ProcessMemory
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// Returns freed memory (the float32 weights a 16-bit build replaced, an earlier run's model and pool) to the
+    /// operating system, so the peak that follows belongs to the next run.
+    /// </summary>
+    public static void ReleaseGarbage()
+    {
+        TensorScope.TrimPool();
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
     }
 }

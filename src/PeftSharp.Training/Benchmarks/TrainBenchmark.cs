@@ -115,7 +115,7 @@ public static class TrainBenchmark
         var ids = Enumerable.Range(0, Batch * Length).Select(_ => rng.NextInt(model.VocabSize)).ToArray();
         var input = new ModelInput { InputIds = Tensor.FromInts(ids, Batch, Length), Labels = Tensor.FromInts(ids, Batch, Length) };
 
-        ReleaseGarbage();
+        ProcessMemory.ReleaseGarbage();
         bool reset = ProcessMemory.TryResetPeak();
         log?.Invoke($"{targets}/{weights}: {trainable:N0} trainable parameters; {o.WarmupSteps} warm-up + {o.TimedSteps} timed steps of {Batch}×{Length} tokens...");
 
@@ -138,7 +138,7 @@ public static class TrainBenchmark
         {
             throw new InvalidOperationException($"The training loss is {loss}; the benchmark step is broken.");
         }
-        double median = Median(times);
+        double median = Statistics.Median(times);
         double tps = Batch * Length / median;
         double flops = FlopsPerToken(o.Targets);
         log?.Invoke($"{targets}/{weights}: median step {median:F3} s, {tps:F1} tokens/s, loss {loss:F4}");
@@ -204,21 +204,5 @@ public static class TrainBenchmark
         elementwise /= steps;
         opt /= steps;
         return new TrainBreakdown(gemm, attention, elementwise, opt, Math.Max(0, step - gemm - attention - elementwise - opt), step, perStep);
-    }
-
-    /// <summary>Returns freed memory to the operating system so the peak that follows belongs to this run.</summary>
-    public static void ReleaseGarbage()
-    {
-        TensorScope.TrimPool();
-        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
-        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        GC.WaitForPendingFinalizers();
-    }
-
-    private static double Median(List<double> values)
-    {
-        var v = values.Order().ToList();
-        int n = v.Count;
-        return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
     }
 }

@@ -29,25 +29,33 @@ public sealed class BatchSourceOptions
 internal sealed class EpochSampler
 {
     private readonly int _count;
-    private readonly BatchSourceOptions _options;
+    private readonly int _batchSize;
+    private readonly Func<long, int[]> _permutation;
     private long _epoch, _batch;
     private int[]? _order;
     private long _orderEpoch = -1;
 
+    /// <summary>Orders each epoch by <see cref="Permutation"/> with the options' seed and shuffle setting.</summary>
     public EpochSampler(int count, BatchSourceOptions options)
+        : this(count, NotNull(options).BatchSize, options.DropLast, epoch => Permutation(count, options.Seed, epoch, options.Shuffle))
     {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, nameof(options.BatchSize));
+    }
+
+    /// <summary>Orders epoch e by <paramref name="permutation"/>(e), which must be a permutation of 0..count-1 that depends on e alone.</summary>
+    public EpochSampler(int count, int batchSize, bool dropLast, Func<long, int[]> permutation)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1, nameof(BatchSourceOptions.BatchSize));
         if (count == 0)
         {
             throw new ArgumentException("A batch source needs at least one example.");
         }
         _count = count;
-        _options = options;
-        BatchesPerEpoch = options.DropLast ? count / options.BatchSize : (count + options.BatchSize - 1) / options.BatchSize;
+        _batchSize = batchSize;
+        _permutation = permutation;
+        BatchesPerEpoch = dropLast ? count / batchSize : (count + batchSize - 1) / batchSize;
         if (BatchesPerEpoch == 0)
         {
-            throw new ArgumentException($"{count} examples make no full batch of {options.BatchSize} with drop-last on.");
+            throw new ArgumentException($"{count} examples make no full batch of {batchSize} with drop-last on.");
         }
     }
 
@@ -75,20 +83,38 @@ internal sealed class EpochSampler
             _batch = 0;
         }
         var order = Order(_epoch);
-        int start = (int)(_batch * _options.BatchSize);
-        int n = Math.Min(_options.BatchSize, _count - start);
+        int start = (int)(_batch * _batchSize);
+        int n = Math.Min(_batchSize, _count - start);
         _batch++;
         return new ArraySegment<int>(order, start, n);
+    }
+
+    /// <summary>The items of the next batch, in order; advances the position like <see cref="Next()"/>.</summary>
+    public T[] Next<T>(IReadOnlyList<T> items)
+    {
+        var indices = Next();
+        var rows = new T[indices.Count];
+        for (int i = 0; i < rows.Length; i++)
+        {
+            rows[i] = items[indices[i]];
+        }
+        return rows;
     }
 
     private int[] Order(long epoch)
     {
         if (_orderEpoch != epoch || _order is null)
         {
-            _order = Permutation(_count, _options.Seed, epoch, _options.Shuffle);
+            _order = _permutation(epoch);
             _orderEpoch = epoch;
         }
         return _order;
+    }
+
+    private static BatchSourceOptions NotNull(BatchSourceOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return options;
     }
 
     /// <summary>Fisher–Yates over 0..n-1 with a generator seeded from (seed, epoch); identity when not shuffling.</summary>

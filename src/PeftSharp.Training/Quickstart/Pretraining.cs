@@ -4,6 +4,7 @@ using PeftSharp.Tensors;
 using PeftSharp.Tensors.Autograd;
 using PeftSharp.Text.Tokenization;
 using PeftSharp.Training.Checkpoints;
+using PeftSharp.Training.Data;
 using PeftSharp.Training.Optimizers;
 using PeftSharp.Training.Schedules;
 
@@ -153,49 +154,39 @@ public sealed record TokenRows(Tensor Ids);
 internal sealed class PackedRows : IBatchSource<TokenRows>
 {
     private readonly int[] _stream;
-    private readonly int _rows;
     private readonly int _rowLen;
     private readonly int _batch;
-    private readonly ulong _seed;
-    private int[] _order = [];
-    private long _orderEpoch = -1;
+    private readonly EpochSampler _sampler;
 
     public PackedRows(int[] stream, int rows, int rowLen, int batch, ulong seed)
     {
         _stream = stream;
-        _rows = rows > 0 ? rows : stream.Length / rowLen;
+        rows = rows > 0 ? rows : stream.Length / rowLen;
         _rowLen = rowLen;
         _batch = batch;
-        _seed = seed;
-        if (_rows < batch)
+        if (rows < batch)
         {
-            throw new ArgumentException($"The corpus gives {_rows} rows of {rowLen} tokens, fewer than one batch of {batch}.");
+            throw new ArgumentException($"The corpus gives {rows} rows of {rowLen} tokens, fewer than one batch of {batch}.");
         }
+        _sampler = QuickstartShuffle.Sampler(rows, batch, epoch => unchecked((int)(seed ^ (ulong)epoch * 0x9E3779B97F4A7C15UL)));
     }
 
-    public DataPosition Position { get; set; }
+    public DataPosition Position
+    {
+        get => _sampler.Position;
+        set => _sampler.Position = value;
+    }
 
-    private long BatchesPerEpoch => _rows / _batch;
+    private long BatchesPerEpoch => _sampler.BatchesPerEpoch;
 
     public TokenRows Next()
     {
-        var p = Position;
-        if (p.Batch >= BatchesPerEpoch)
-        {
-            p = new DataPosition(p.Epoch + 1, 0);
-        }
-        if (_orderEpoch != p.Epoch)
-        {
-            _order = Enumerable.Range(0, _rows).ToArray();
-            new Random(unchecked((int)(_seed ^ (ulong)p.Epoch * 0x9E3779B97F4A7C15UL))).Shuffle(_order);
-            _orderEpoch = p.Epoch;
-        }
+        var rows = _sampler.Next();
         var ids = new int[_batch * _rowLen];
         for (int i = 0; i < _batch; i++)
         {
-            Array.Copy(_stream, _order[(int)(p.Batch * _batch + i)] * _rowLen, ids, i * _rowLen, _rowLen);
+            Array.Copy(_stream, rows[i] * _rowLen, ids, i * _rowLen, _rowLen);
         }
-        Position = new DataPosition(p.Epoch, p.Batch + 1);
         return new TokenRows(Tensor.FromInts(ids, _batch, _rowLen));
     }
 

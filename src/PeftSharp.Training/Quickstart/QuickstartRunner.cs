@@ -7,6 +7,7 @@ using PeftSharp.Peft.Methods.Lora;
 using PeftSharp.Tensors;
 using PeftSharp.Tensors.Autograd;
 using PeftSharp.Text.Tokenization;
+using PeftSharp.Training.Data;
 using PeftSharp.Training.Optimizers;
 using PeftSharp.Training.Schedules;
 
@@ -177,9 +178,7 @@ internal sealed class ExampleBatches : IBatchSource<ExampleBatch>
 {
     private readonly IReadOnlyList<QuickstartRunner.Example> _examples;
     private readonly int _batch;
-    private readonly ulong _seed;
-    private int[] _order = [];
-    private long _orderEpoch = -1;
+    private readonly EpochSampler _sampler;
 
     public ExampleBatches(IReadOnlyList<QuickstartRunner.Example> examples, int batch, ulong seed)
     {
@@ -189,25 +188,18 @@ internal sealed class ExampleBatches : IBatchSource<ExampleBatch>
         }
         _examples = examples;
         _batch = batch;
-        _seed = seed;
+        _sampler = QuickstartShuffle.Sampler(examples.Count, batch, epoch => unchecked((int)(seed * 31 + (ulong)epoch)));
     }
 
-    public Checkpoints.DataPosition Position { get; set; }
+    public Checkpoints.DataPosition Position
+    {
+        get => _sampler.Position;
+        set => _sampler.Position = value;
+    }
 
     public ExampleBatch Next()
     {
-        var p = Position;
-        if (p.Batch >= _examples.Count / _batch)
-        {
-            p = new Checkpoints.DataPosition(p.Epoch + 1, 0);
-        }
-        if (_orderEpoch != p.Epoch)
-        {
-            _order = Enumerable.Range(0, _examples.Count).ToArray();
-            new Random(unchecked((int)(_seed * 31 + (ulong)p.Epoch))).Shuffle(_order);
-            _orderEpoch = p.Epoch;
-        }
-        var rows = Enumerable.Range(0, _batch).Select(i => _examples[_order[(int)(p.Batch * _batch + i)]]).ToArray();
+        var rows = _sampler.Next(_examples);
         int len = rows.Max(r => r.Ids.Length);
         var ids = new int[_batch * len];
         var labels = new int[_batch * len];
@@ -217,7 +209,6 @@ internal sealed class ExampleBatches : IBatchSource<ExampleBatch>
             rows[i].Ids.CopyTo(ids, i * len);
             rows[i].Labels.CopyTo(labels, i * len);
         }
-        Position = new Checkpoints.DataPosition(p.Epoch, p.Batch + 1);
         return new ExampleBatch(Tensor.FromInts(ids, _batch, len), Tensor.FromInts(labels, _batch, len));
     }
 }

@@ -28,10 +28,10 @@ public class QuickstartTests(ITestOutputHelper log)
         try
         {
             var report = QuickstartRunner.Run(new QuickstartOptions { BaseModel = ModelDirectory(), Output = output.FullName, Steps = 80 });
-            log.WriteLine($"base {report.BaseAccuracy:P1} → adapted {report.AdaptedAccuracy:P1}; answer loss {report.BaseAnswerLoss:F3} → {report.AdaptedAnswerLoss:F3}");
+            log.WriteLine($"base {report.BaseAccuracy:P1} → adapted {report.AdaptedAccuracy:P1}; answer loss {report.BaseAnswerLoss:R} → {report.AdaptedAnswerLoss:R}");
             Assert.True(report.BaseAccuracy < 0.2, $"the base model should not know the task: {report.BaseAccuracy:P1}");
             Assert.True(report.AdaptedAccuracy >= report.BaseAccuracy + 0.5, $"LoRA should lift held-out accuracy well above the base: {report.BaseAccuracy:P1} → {report.AdaptedAccuracy:P1}");
-            Assert.True(report.AdaptedAnswerLoss < report.BaseAnswerLoss - 0.5, $"answer loss {report.BaseAnswerLoss:F3} → {report.AdaptedAnswerLoss:F3}");
+            Assert.True(report.AdaptedAnswerLoss < report.BaseAnswerLoss - 0.5, $"answer loss {report.BaseAnswerLoss:R} → {report.AdaptedAnswerLoss:R}");
 
             // The saved adapter reloads onto a fresh base model and scores the same.
             var model = (CausalLanguageModel)AutoModel.FromPretrained(ModelDirectory());

@@ -1,6 +1,5 @@
 using PeftSharp.Nn;
 using PeftSharp.Peft.Core;
-using PeftSharp.Peft.Methods.Oft;
 using PeftSharp.Tensors;
 
 namespace PeftSharp.Peft.Methods.AdaLora;
@@ -10,7 +9,7 @@ namespace PeftSharp.Peft.Methods.AdaLora;
 /// layer: an SVD-shaped update ΔW = B·(A ⊙ E)·α / (ranknum + 1e-5), with A (r, in) right and B (out, r) left
 /// singular vectors, E (r, 1) singular values and ranknum = init_r. The rank allocator prunes triplets by zeroing E.
 /// </summary>
-public sealed class AdaLoraLayer : AdapterLayer<AdaLoraLayer.AdaLoraAdapter>
+public sealed class AdaLoraLayer : LinearAdapterLayer<AdaLoraLayer.AdaLoraAdapter>
 {
     internal const string AName = "lora_A";
     internal const string BName = "lora_B";
@@ -44,16 +43,9 @@ public sealed class AdaLoraLayer : AdapterLayer<AdaLoraLayer.AdaLoraAdapter>
         public float Factor => Scaling / (RankNum + 1e-5f);
     }
 
-    public AdaLoraLayer(Module baseLayer, AdapterSelection selection) : base(baseLayer, selection)
+    public AdaLoraLayer(Module baseLayer, AdapterSelection selection) : base(baseLayer, selection, "AdaLoRA")
     {
-        var l = baseLayer as ILinearLayer ?? throw new NotSupportedException($"AdaLoRA adapts linear layers; got {baseLayer.Describe()}.");
-        InFeatures = l.InFeatures;
-        OutFeatures = l.OutFeatures;
     }
-
-    public int InFeatures { get; }
-
-    public int OutFeatures { get; }
 
     protected override IEnumerable<AdapterParameter> ParametersOf(string name, AdaLoraAdapter a)
     {
@@ -68,17 +60,14 @@ public sealed class AdaLoraLayer : AdapterLayer<AdaLoraLayer.AdaLoraAdapter>
         // A module with a saved allocation is created at its kept rank (PEFT's resize_modules_by_rank_pattern).
         int r = mask is null ? config.InitR : mask.Count(k => k);
         float std = config.InitLoraWeights ? 0.02f : 1f;
-        var a = Tensor.Wrap(Tensor.Normal([r, InFeatures], 0f, std, rng).ToArray(), r, InFeatures);
-        var b = Tensor.Wrap(Tensor.Normal([OutFeatures, r], 0f, std, rng).ToArray(), OutFeatures, r);
-        var e = config.InitLoraWeights ? Tensor.Zeros(r, 1) : Tensor.Wrap(Tensor.Normal([r, 1], 0f, 1f, rng).ToArray(), r, 1);
-        a.RequiresGrad = true;
-        b.RequiresGrad = true;
-        e.RequiresGrad = true;
+        var a = Tensor.Normal([r, InFeatures], 0f, std, rng);
+        var b = Tensor.Normal([OutFeatures, r], 0f, std, rng);
+        var e = config.InitLoraWeights ? Tensor.Zeros(r, 1) : Tensor.Normal([r, 1], 0f, 1f, rng);
         AddAdapterRecord(name, new AdaLoraAdapter
         {
-            A = a,
-            E = e,
-            B = b,
+            A = Trainable(a),
+            E = Trainable(e),
+            B = Trainable(b),
             Scaling = (float)(config.LoraAlpha > 0 ? config.LoraAlpha : config.InitR),
             RankNum = config.InitR,
             Dropout = (float)config.LoraDropout,
@@ -128,13 +117,13 @@ public sealed class AdaLoraLayer : AdapterLayer<AdaLoraLayer.AdaLoraAdapter>
 
     private void Shift(string name, float sign)
     {
-        var w = OrthogonalBlocks.ReadOutIn(BaseLayer, OutFeatures, InFeatures);
+        var w = ReadWeightOutIn();
         var d = DeltaWeight(name);
         for (int i = 0; i < w.Length; i++)
         {
             w[i] += sign * d[i];
         }
-        OrthogonalBlocks.WriteOutIn(BaseLayer, w, OutFeatures, InFeatures);
+        WriteWeightOutIn(w);
     }
 
     protected internal override Tensor SavedValue(string adapter, AdapterParameter p)

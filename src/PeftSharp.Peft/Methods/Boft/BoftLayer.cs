@@ -10,7 +10,7 @@ namespace PeftSharp.Peft.Methods.Boft;
 /// layer: y = ((x·T)·Wᵀ) ⊙ s + b with T = M_{N−1}⋯M_0, M_i = P_i·B_i·P_iᵀ, B_i = blockdiag(Cayley(boft_R[i, d]))
 /// and P_i the butterfly permutation of factor i (P_0 = I). Merged: W' = diag(s)·W·Tᵀ.
 /// </summary>
-public sealed class BoftLayer : AdapterLayer<BoftLayer.BoftAdapter>
+public sealed class BoftLayer : OrthogonalLayer<BoftLayer.BoftAdapter>
 {
     internal const string RName = "boft_R";
     internal const string SName = "boft_s";
@@ -34,16 +34,9 @@ public sealed class BoftLayer : AdapterLayer<BoftLayer.BoftAdapter>
         public Rng? DropoutRng { get; init; }
     }
 
-    public BoftLayer(Module baseLayer, AdapterSelection selection) : base(baseLayer, selection)
+    public BoftLayer(Module baseLayer, AdapterSelection selection) : base(baseLayer, selection, "BOFT")
     {
-        var l = baseLayer as ILinearLayer ?? throw new NotSupportedException($"BOFT adapts linear layers; got {baseLayer.Describe()}.");
-        InFeatures = l.InFeatures;
-        OutFeatures = l.OutFeatures;
     }
-
-    public int InFeatures { get; }
-
-    public int OutFeatures { get; }
 
     protected override IEnumerable<AdapterParameter> ParametersOf(string name, BoftAdapter a)
     {
@@ -63,14 +56,10 @@ public sealed class BoftLayer : AdapterLayer<BoftLayer.BoftAdapter>
         int[] rShape = [factors, blocks, size, size];
         var r = config.InitWeights ? Tensor.Zeros(rShape) : Tensor.Normal(rShape, 0f, 0.1f, rng);
         var s = config.InitWeights ? Tensor.Ones(OutFeatures, 1) : Tensor.Normal([OutFeatures, 1], 1f, 0.1f, rng);
-        r = Tensor.Wrap(r.ToArray(), rShape);
-        s = Tensor.Wrap(s.ToArray(), OutFeatures, 1);
-        r.RequiresGrad = true;
-        s.RequiresGrad = true;
         AddAdapterRecord(name, new BoftAdapter
         {
-            R = r,
-            S = s,
+            R = Trainable(r),
+            S = Trainable(s),
             Blocks = blocks,
             BlockSize = size,
             Permutations = perms,
@@ -128,11 +117,9 @@ public sealed class BoftLayer : AdapterLayer<BoftLayer.BoftAdapter>
     private static bool IsIdentity(int[] perm) => perm.Select((p, i) => p == i).All(x => x);
 
     /// <summary>The orthogonal blocks (N·D, b, b) of one adapter, without dropout.</summary>
-    public Tensor Blocks(string name)
-    {
-        var a = Adapter(name);
-        return OrthogonalBlocks.Cayley(a.R.Reshape(-1, a.BlockSize, a.BlockSize));
-    }
+    public Tensor Blocks(string name) => BlocksOf(Adapter(name));
+
+    private static Tensor BlocksOf(BoftAdapter a) => OrthogonalBlocks.Cayley(a.R.Reshape(-1, a.BlockSize, a.BlockSize));   // (N·D, b, b)
 
     /// <summary>The dense (in, in) rotation T of one adapter (for inspection and tests).</summary>
     public float[] DenseRotation(string name)
@@ -147,38 +134,35 @@ public sealed class BoftLayer : AdapterLayer<BoftLayer.BoftAdapter>
         return rows;
     }
 
-    protected override Tensor ForwardAdapters(Tensor input, IReadOnlyList<string> adapters)
+    private protected override Tensor Scale(BoftAdapter a) => a.S;
+
+    private protected override Tensor Rotate(Tensor x, BoftAdapter a)
     {
-        var x = input;
-        Tensor? scale = null;
-        for (int k = adapters.Count - 1; k >= 0; k--)
+        var q = BlocksOf(a);
+        if (Training && a.Dropout > 0f)
         {
-            var a = Adapter(adapters[k]);
-            var q = OrthogonalBlocks.Cayley(a.R.Reshape(-1, a.BlockSize, a.BlockSize));   // (N·D, b, b)
-            if (Training && a.Dropout > 0f)
-            {
-                q = OrthogonalBlocks.DropBlocks(q, a.Permutations.Length, a.Dropout, a.DropoutRng!);
-            }
-            // x·M_{N−1}⋯M_0 with x·P = x[perm⁻¹] and x·Pᵀ = x[perm].
-            for (int i = a.Permutations.Length - 1; i >= 0; i--)
-            {
-                var perm = a.Permutations[i];
-                bool permuted = !IsIdentity(perm);
-                if (permuted)
-                {
-                    x = x.IndexSelect(-1, Tensor.FromInts(Inverse(perm), perm.Length));
-                }
-                x = OrthogonalBlocks.ApplyBlocks(x, q.Narrow(0, i * a.Blocks, a.Blocks), a.Blocks);
-                if (permuted)
-                {
-                    x = x.IndexSelect(-1, Tensor.FromInts(perm, perm.Length));
-                }
-            }
-            var s = a.S.Reshape(OutFeatures);
-            scale = scale is null ? s : scale.Mul(s);
+            q = OrthogonalBlocks.DropBlocks(q, a.Permutations.Length, a.Dropout, a.DropoutRng!);
         }
-        return OrthogonalBlocks.ScaledBase(BaseLayer, x, scale!);
+        // x·M_{N−1}⋯M_0 with x·P = x[perm⁻¹] and x·Pᵀ = x[perm].
+        for (int i = a.Permutations.Length - 1; i >= 0; i--)
+        {
+            var perm = a.Permutations[i];
+            bool permuted = !IsIdentity(perm);
+            if (permuted)
+            {
+                x = x.IndexSelect(-1, Tensor.FromInts(Inverse(perm), perm.Length));
+            }
+            x = OrthogonalBlocks.ApplyBlocks(x, q.Narrow(0, i * a.Blocks, a.Blocks), a.Blocks);
+            if (permuted)
+            {
+                x = x.IndexSelect(-1, Tensor.FromInts(perm, perm.Length));
+            }
+        }
+        return x;
     }
+
+    private protected override void RotateRows(float[] w, int rows, BoftAdapter a, bool transpose) =>
+        ApplyToRows(w, rows, a, BlocksOf(a).ToArray(), transpose);
 
     /// <summary>Rows v of <paramref name="w"/> (rows, in) become v·T (or v·Tᵀ when <paramref name="transpose"/>).</summary>
     private void ApplyToRows(float[] w, int rows, BoftAdapter a, float[] q, bool transpose)
@@ -206,29 +190,5 @@ public sealed class BoftLayer : AdapterLayer<BoftLayer.BoftAdapter>
                 }
             }
         }
-    }
-
-    protected override void MergeAdapter(string name) => Apply(name, unmerge: false);
-
-    protected override void UnmergeAdapter(string name) => Apply(name, unmerge: true);
-
-    private void Apply(string name, bool unmerge)
-    {
-        var a = Adapter(name);
-        var q = Blocks(name).ToArray();
-        var w = OrthogonalBlocks.ReadOutIn(BaseLayer, OutFeatures, InFeatures);
-        var s = a.S.ToArray();
-        if (unmerge)
-        {
-            // W = diag(1/s)·W'·T, since T is orthogonal.
-            ApplyToRows(w, OutFeatures, a, q, transpose: false);
-            OrthogonalBlocks.ScaleRows(w, OutFeatures, InFeatures, s, divide: true);
-        }
-        else
-        {
-            ApplyToRows(w, OutFeatures, a, q, transpose: true);
-            OrthogonalBlocks.ScaleRows(w, OutFeatures, InFeatures, s, divide: false);
-        }
-        OrthogonalBlocks.WriteOutIn(BaseLayer, w, OutFeatures, InFeatures);
     }
 }

@@ -12,7 +12,7 @@ namespace PeftSharp.Peft.Methods.Bone;
 /// multiple of r. Bat: with W split into r × r blocks W_{b,c} and blocks B_b (out/r, r, r),
 /// W' = W + ΔW, ΔW_{b,c} = W_{b,c}·B_b + B_b, and y = x·W'ᵀ + bias.
 /// </summary>
-public sealed class BoneLayer : AdapterLayer<BoneLayer.BoneAdapter>
+public sealed class BoneLayer : LinearAdapterLayer<BoneLayer.BoneAdapter>
 {
     internal const string BlockName = "bone_block";
 
@@ -26,16 +26,9 @@ public sealed class BoneLayer : AdapterLayer<BoneLayer.BoneAdapter>
         public required bool IsBat { get; init; }
     }
 
-    public BoneLayer(Module baseLayer, AdapterSelection selection) : base(baseLayer, selection)
+    public BoneLayer(Module baseLayer, AdapterSelection selection) : base(baseLayer, selection, "Bone")
     {
-        var l = baseLayer as ILinearLayer ?? throw new NotSupportedException($"Bone adapts linear layers; got {baseLayer.Describe()}.");
-        InFeatures = l.InFeatures;
-        OutFeatures = l.OutFeatures;
     }
-
-    public int InFeatures { get; }
-
-    public int OutFeatures { get; }
 
     protected override IEnumerable<AdapterParameter> ParametersOf(string name, BoneAdapter a)
     {
@@ -63,14 +56,13 @@ public sealed class BoneLayer : AdapterLayer<BoneLayer.BoneAdapter>
         {
             // torch's kaiming_uniform(a=√5) on (r, out): fan_in = out, bound 1/√out.
             float bound = 1f / MathF.Sqrt(OutFeatures);
-            block = Tensor.Wrap(Tensor.Uniform([r, OutFeatures], -bound, bound, rng).ToArray(), r, OutFeatures);
+            block = Tensor.Uniform([r, OutFeatures], -bound, bound, rng);
         }
         else
         {
             block = Tensor.Zeros(r, OutFeatures);
         }
-        block.RequiresGrad = true;
-        AddAdapterRecord(name, new BoneAdapter { Block = block, R = r, IsBat = bat });
+        AddAdapterRecord(name, new BoneAdapter { Block = Trainable(block), R = r, IsBat = bat });
     }
 
     protected override Tensor ForwardAdapters(Tensor input, IReadOnlyList<string> adapters)
@@ -122,7 +114,7 @@ public sealed class BoneLayer : AdapterLayer<BoneLayer.BoneAdapter>
     protected override void MergeAdapter(string name)
     {
         var a = Adapter(name);
-        var w = OrthogonalBlocks.ReadOutIn(BaseLayer, OutFeatures, InFeatures);
+        var w = ReadWeightOutIn();
         if (a.IsBat)
         {
             var wt = Tensor.FromArray(w, OutFeatures, InFeatures);
@@ -132,13 +124,13 @@ public sealed class BoneLayer : AdapterLayer<BoneLayer.BoneAdapter>
         {
             AddBlock(w, a, sign: 1f);
         }
-        OrthogonalBlocks.WriteOutIn(BaseLayer, w, OutFeatures, InFeatures);
+        WriteWeightOutIn(w);
     }
 
     protected override void UnmergeAdapter(string name)
     {
         var a = Adapter(name);
-        var w = OrthogonalBlocks.ReadOutIn(BaseLayer, OutFeatures, InFeatures);
+        var w = ReadWeightOutIn();
         if (a.IsBat)
         {
             // W' = W(I + B) + B blockwise, so W = (W' − B)(I + B)⁻¹.
@@ -151,7 +143,7 @@ public sealed class BoneLayer : AdapterLayer<BoneLayer.BoneAdapter>
         {
             AddBlock(w, a, sign: -1f);
         }
-        OrthogonalBlocks.WriteOutIn(BaseLayer, w, OutFeatures, InFeatures);
+        WriteWeightOutIn(w);
     }
 
     private void AddBlock(float[] w, BoneAdapter a, float sign)

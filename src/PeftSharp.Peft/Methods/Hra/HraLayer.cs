@@ -1,6 +1,5 @@
 using PeftSharp.Nn;
 using PeftSharp.Peft.Core;
-using PeftSharp.Peft.Methods.Oft;
 using PeftSharp.Tensors;
 
 namespace PeftSharp.Peft.Methods.Hra;
@@ -11,7 +10,7 @@ namespace PeftSharp.Peft.Methods.Hra;
 /// H_i = I − 2·u_i·u_iᵀ and u_i the normalised columns of hra_u (in, r). With apply_GS the columns are
 /// orthonormalised first and H = I − 2·U·Uᵀ. Forward: y = base(x·Hᵀ).
 /// </summary>
-public sealed class HraLayer : AdapterLayer<HraLayer.HraAdapter>
+public sealed class HraLayer : LinearAdapterLayer<HraLayer.HraAdapter>
 {
     internal const string UName = "hra_u";
 
@@ -23,16 +22,9 @@ public sealed class HraLayer : AdapterLayer<HraLayer.HraAdapter>
         public required bool ApplyGs { get; init; }
     }
 
-    public HraLayer(Module baseLayer, AdapterSelection selection) : base(baseLayer, selection)
+    public HraLayer(Module baseLayer, AdapterSelection selection) : base(baseLayer, selection, "HRA")
     {
-        var l = baseLayer as ILinearLayer ?? throw new NotSupportedException($"HRA adapts linear layers; got {baseLayer.Describe()}.");
-        InFeatures = l.InFeatures;
-        OutFeatures = l.OutFeatures;
     }
-
-    public int InFeatures { get; }
-
-    public int OutFeatures { get; }
 
     protected override IEnumerable<AdapterParameter> ParametersOf(string name, HraAdapter a)
     {
@@ -122,7 +114,7 @@ public sealed class HraLayer : AdapterLayer<HraLayer.HraAdapter>
         var a = Adapter(name);
         var u = Vectors(a).ToArray();
         int r = a.U.Dim(1);
-        var w = OrthogonalBlocks.ReadOutIn(BaseLayer, OutFeatures, InFeatures);
+        var w = ReadWeightOutIn();
         // Rows v: merge v·H = v·H_1⋯H_r (u_1 first), unmerge v·Hᵀ (u_r first); with apply_GS H = Hᵀ = I − 2UUᵀ.
         var row = new double[InFeatures];
         var dots = new double[r];
@@ -174,6 +166,6 @@ public sealed class HraLayer : AdapterLayer<HraLayer.HraAdapter>
                 w[o * InFeatures + i] = (float)row[i];
             }
         }
-        OrthogonalBlocks.WriteOutIn(BaseLayer, w, OutFeatures, InFeatures);
+        WriteWeightOutIn(w);
     }
 }

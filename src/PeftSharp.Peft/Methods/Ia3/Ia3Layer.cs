@@ -10,7 +10,7 @@ namespace PeftSharp.Peft.Methods.Ia3;
 /// (bias included), with l (out, 1); feed-forward targets scale the input, y = base(l ⊙ x), with l (1, in).
 /// Several active adapters multiply.
 /// </summary>
-public sealed class Ia3Layer : AdapterLayer<Ia3Layer.Ia3Adapter>
+public sealed class Ia3Layer : LinearAdapterLayer<Ia3Layer.Ia3Adapter>
 {
     internal const string VectorName = "ia3_l";
 
@@ -22,16 +22,9 @@ public sealed class Ia3Layer : AdapterLayer<Ia3Layer.Ia3Adapter>
         public required bool IsFeedforward { get; init; }
     }
 
-    public Ia3Layer(Module baseLayer, AdapterSelection selection) : base(baseLayer, selection)
+    public Ia3Layer(Module baseLayer, AdapterSelection selection) : base(baseLayer, selection, "IA3")
     {
-        var l = baseLayer as ILinearLayer ?? throw new NotSupportedException($"IA3 adapts linear layers; got {baseLayer.Describe()}.");
-        InFeatures = l.InFeatures;
-        OutFeatures = l.OutFeatures;
     }
-
-    public int InFeatures { get; }
-
-    public int OutFeatures { get; }
 
     protected override IEnumerable<AdapterParameter> ParametersOf(string name, Ia3Adapter a)
     {
@@ -46,9 +39,7 @@ public sealed class Ia3Layer : AdapterLayer<Ia3Layer.Ia3Adapter>
         }
         int[] shape = feedforward ? [1, InFeatures] : [OutFeatures, 1];
         var v = identityInit ? Tensor.Ones(shape) : Tensor.Normal(shape, 0f, 1f, rng);
-        var vector = Tensor.Wrap(v.ToArray(), shape);
-        vector.RequiresGrad = true;
-        AddAdapterRecord(name, new Ia3Adapter { Vector = vector, IsFeedforward = feedforward });
+        AddAdapterRecord(name, new Ia3Adapter { Vector = Trainable(v), IsFeedforward = feedforward });
     }
 
     private bool HasFeedforwardMismatch(bool feedforward) => AdapterNames.Any(n => Adapter(n).IsFeedforward != feedforward);

@@ -7,9 +7,9 @@ namespace PeftSharp.Peft.Methods.Oft;
 /// <summary>
 /// OFT (Qiu et al., 2023, "Controlling Text-to-Image Diffusion by Orthogonal Finetuning") around a linear layer:
 /// y = ((x·R)·Wᵀ) ⊙ s + b, with R = blockdiag(Cayley(oft_r₀), …) orthogonal (in, in) and s (out) a learned scale.
-/// Merged: W' = diag(s)·W·Rᵀ. Several active adapters compose: R = R_k⋯R_1, s = s_1⊙⋯⊙s_k.
+/// Merged: W' = diag(s)·W·Rᵀ. Several active adapters compose: R = R_k⋯R_1, s = s_1⊙⋯⊙s_k (see <see cref="OrthogonalLayer{TAdapter}"/>).
 /// </summary>
-public sealed class OftLayer : AdapterLayer<OftLayer.OftAdapter>
+public sealed class OftLayer : OrthogonalLayer<OftLayer.OftAdapter>
 {
     internal const string RName = "oft_r";
     internal const string SName = "oft_s";
@@ -30,16 +30,9 @@ public sealed class OftLayer : AdapterLayer<OftLayer.OftAdapter>
         public Rng? DropoutRng { get; init; }
     }
 
-    public OftLayer(Module baseLayer, AdapterSelection selection) : base(baseLayer, selection)
+    public OftLayer(Module baseLayer, AdapterSelection selection) : base(baseLayer, selection, "OFT")
     {
-        var l = baseLayer as ILinearLayer ?? throw new NotSupportedException($"OFT adapts linear layers; got {baseLayer.Describe()}.");
-        InFeatures = l.InFeatures;
-        OutFeatures = l.OutFeatures;
     }
-
-    public int InFeatures { get; }
-
-    public int OutFeatures { get; }
 
     protected override IEnumerable<AdapterParameter> ParametersOf(string name, OftAdapter a)
     {
@@ -51,25 +44,12 @@ public sealed class OftLayer : AdapterLayer<OftLayer.OftAdapter>
     {
         var (blocks, size) = config.Layout(InFeatures);
         int[] rShape = [config.BlockShare ? 1 : blocks, size, size];
-        Tensor r, s;
-        if (config.InitWeights)
-        {
-            r = Tensor.Zeros(rShape);
-            s = Tensor.Ones(OutFeatures, 1);
-        }
-        else
-        {
-            r = Tensor.Normal(rShape, 0f, 0.1f, rng);
-            s = Tensor.Normal([OutFeatures, 1], 1f, 0.1f, rng);
-        }
-        r = Tensor.Wrap(r.ToArray(), rShape);
-        s = Tensor.Wrap(s.ToArray(), OutFeatures, 1);
-        r.RequiresGrad = true;
-        s.RequiresGrad = true;
+        var r = config.InitWeights ? Tensor.Zeros(rShape) : Tensor.Normal(rShape, 0f, 0.1f, rng);
+        var s = config.InitWeights ? Tensor.Ones(OutFeatures, 1) : Tensor.Normal([OutFeatures, 1], 1f, 0.1f, rng);
         AddAdapterRecord(name, new OftAdapter
         {
-            R = r,
-            S = s,
+            R = Trainable(r),
+            S = Trainable(s),
             Blocks = blocks,
             BlockSize = size,
             Dropout = (float)config.ModuleDropout,
@@ -80,47 +60,18 @@ public sealed class OftLayer : AdapterLayer<OftLayer.OftAdapter>
     /// <summary>The orthogonal blocks Cayley(oft_r) (D or 1, b, b) of one adapter, without dropout.</summary>
     public Tensor Rotation(string name) => OrthogonalBlocks.Cayley(Adapter(name).R);
 
-    protected override Tensor ForwardAdapters(Tensor input, IReadOnlyList<string> adapters)
+    private protected override Tensor Scale(OftAdapter a) => a.S;
+
+    private protected override Tensor Rotate(Tensor x, OftAdapter a)
     {
-        // x·R_k⋯R_1: the last adapter's rotation touches the input first.
-        var x = input;
-        Tensor? scale = null;
-        for (int i = adapters.Count - 1; i >= 0; i--)
+        var q = OrthogonalBlocks.Cayley(a.R);
+        if (Training && a.Dropout > 0f)
         {
-            var a = Adapter(adapters[i]);
-            var q = OrthogonalBlocks.Cayley(a.R);
-            if (Training && a.Dropout > 0f)
-            {
-                q = OrthogonalBlocks.DropBlocks(q, 1, a.Dropout, a.DropoutRng!);
-            }
-            x = OrthogonalBlocks.ApplyBlocks(x, q, a.Blocks);
-            var s = a.S.Reshape(OutFeatures);
-            scale = scale is null ? s : scale.Mul(s);
+            q = OrthogonalBlocks.DropBlocks(q, 1, a.Dropout, a.DropoutRng!);
         }
-        return OrthogonalBlocks.ScaledBase(BaseLayer, x, scale!);
+        return OrthogonalBlocks.ApplyBlocks(x, q, a.Blocks);
     }
 
-    protected override void MergeAdapter(string name) => Apply(name, unmerge: false);
-
-    protected override void UnmergeAdapter(string name) => Apply(name, unmerge: true);
-
-    private void Apply(string name, bool unmerge)
-    {
-        var a = Adapter(name);
-        var q = Rotation(name).ToArray();
-        var w = OrthogonalBlocks.ReadOutIn(BaseLayer, OutFeatures, InFeatures);
-        var s = a.S.ToArray();
-        if (unmerge)
-        {
-            // W = diag(1/s)·W'·R, since R is orthogonal.
-            OrthogonalBlocks.RotateRows(w, OutFeatures, a.Blocks, a.BlockSize, q, transpose: false);
-            OrthogonalBlocks.ScaleRows(w, OutFeatures, InFeatures, s, divide: true);
-        }
-        else
-        {
-            OrthogonalBlocks.RotateRows(w, OutFeatures, a.Blocks, a.BlockSize, q, transpose: true);
-            OrthogonalBlocks.ScaleRows(w, OutFeatures, InFeatures, s, divide: false);
-        }
-        OrthogonalBlocks.WriteOutIn(BaseLayer, w, OutFeatures, InFeatures);
-    }
+    private protected override void RotateRows(float[] w, int rows, OftAdapter a, bool transpose) =>
+        OrthogonalBlocks.RotateRows(w, rows, a.Blocks, a.BlockSize, OrthogonalBlocks.Cayley(a.R).ToArray(), transpose);
 }

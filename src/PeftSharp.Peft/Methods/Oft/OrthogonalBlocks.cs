@@ -108,41 +108,4 @@ internal static class OrthogonalBlocks
             }
         }
     }
-
-    /// <summary>The base weight as (out, in) float32, whatever its storage layout.</summary>
-    public static float[] ReadOutIn(Module baseLayer, int outF, int inF)
-    {
-        var w = BaseWeights.WeightOf(baseLayer).ToArray();
-        return BaseWeights.IsTransposed(baseLayer) ? BaseWeights.Transpose(w, inF, outF) : w;
-    }
-
-    /// <summary>Writes an (out, in) weight back in the base layer's storage layout.</summary>
-    public static void WriteOutIn(Module baseLayer, float[] outIn, int outF, int inF)
-    {
-        var stored = BaseWeights.IsTransposed(baseLayer) ? BaseWeights.Transpose(outIn, outF, inF) : outIn;
-        BaseWeights.Write(baseLayer, BaseWeights.Weight, stored);
-    }
-
-    /// <summary>Scales row o of an (out, in) weight by f[o] (or divides by it).</summary>
-    public static void ScaleRows(float[] w, int outF, int inF, ReadOnlySpan<float> f, bool divide)
-    {
-        for (int o = 0; o < outF; o++)
-        {
-            for (int i = 0; i < inF; i++)
-            {
-                w[o * inF + i] = divide ? w[o * inF + i] * (1f / f[o]) : w[o * inF + i] * f[o];
-            }
-        }
-    }
-
-    /// <summary>
-    /// y = (base(x') − b) ⊙ s + b: the base layer applied to rotated input <paramref name="rotated"/>, its output
-    /// (bias excluded) scaled per output by <paramref name="scale"/> (out).
-    /// </summary>
-    public static Tensor ScaledBase(Module baseLayer, Tensor rotated, Tensor scale)
-    {
-        var y = baseLayer.Forward(rotated);
-        var bias = BaseWeights.BiasOf(baseLayer);
-        return bias is null ? y.Mul(scale) : y.Sub(bias).Mul(scale).Add(bias);
-    }
 }

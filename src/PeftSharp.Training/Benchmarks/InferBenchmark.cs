@@ -4,9 +4,8 @@ using PeftSharp.Models.Generation;
 using PeftSharp.Models.Llama;
 using PeftSharp.Tensors;
 using PeftSharp.Tensors.Autograd;
-using PeftSharp.Training.Benchmarks;
 
-namespace PeftSharp.Cli.Commands;
+namespace PeftSharp.Training.Benchmarks;
 
 /// <summary>One row of <c>peft bench infer</c>.</summary>
 public sealed record InferResult(string Weights, double ForwardTokensPerSecond, double GenerateTokensPerSecond, double PeakRssMib, bool PeakRssSinceBuild);
@@ -25,7 +24,7 @@ public sealed record DecodeBreakdown(double FirstCallMs, double PrefillMs, doubl
 /// Generate: batch 1, a 32-token prompt, exactly 64 new greedy tokens with the KV cache (no EOS); tokens/s = 64 / wall
 /// time including the prefill, median of the timed runs after one warm-up.
 /// </summary>
-public static class BenchInferBenchmark
+public static class InferBenchmark
 {
     public const int ForwardBatch = 4;
     public const int ForwardLength = 256;
@@ -42,7 +41,7 @@ public static class BenchInferBenchmark
     public static InferResult Run(DType weights, int repeats, Action<string>? log = null)
     {
         var model = Build(weights);
-        ReleaseGarbage();
+        ProcessMemory.ReleaseGarbage();
         bool reset = ProcessMemory.TryResetPeak();
         string name = weights.ToString().ToLowerInvariant();
         log?.Invoke($"{name}: {model.NamedParameters().Select(p => p.Parameter).Distinct().Sum(p => (long)p.Numel) / 1e6:F1}M parameters built; forward {ForwardBatch}×{ForwardLength}...");
@@ -52,18 +51,6 @@ public static class BenchInferBenchmark
         log?.Invoke($"{name}: generate {generate:F2} tokens/s");
         double peak = ProcessMemory.PeakRssMib();
         return new InferResult(name, forward, generate, peak, reset);
-    }
-
-    /// <summary>
-    /// Returns freed memory (the float32 weights a 16-bit build replaced, an earlier run's model and pool) to the
-    /// operating system, so the peak that follows belongs to this run.
-    /// </summary>
-    public static void ReleaseGarbage()
-    {
-        TensorScope.TrimPool();
-        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
-        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        GC.WaitForPendingFinalizers();
     }
 
     /// <summary>Tokens per second of the no-grad forward pass on a batch of 4 × 256 random ids.</summary>
@@ -88,7 +75,7 @@ public static class BenchInferBenchmark
                 times.Add(sw.Elapsed.TotalSeconds);
             }
         }
-        return ForwardBatch * ForwardLength / Median(times);
+        return ForwardBatch * ForwardLength / Statistics.Median(times);
     }
 
     /// <summary>64 / wall time of generating exactly 64 greedy tokens after a 32-token prompt (prefill included).</summary>
@@ -112,7 +99,7 @@ public static class BenchInferBenchmark
                 times.Add(sw.Elapsed.TotalSeconds);
             }
         }
-        return NewTokens / Median(times);
+        return NewTokens / Statistics.Median(times);
     }
 
     /// <summary>
@@ -180,13 +167,6 @@ public static class BenchInferBenchmark
                 }
             }
         }
-        return new DecodeBreakdown(first, Median(prefill), Median(prefillFloor), Median(steps), Median(floor), bytes);
-    }
-
-    private static double Median(List<double> values)
-    {
-        values.Sort();
-        int n = values.Count;
-        return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+        return new DecodeBreakdown(first, Statistics.Median(prefill), Statistics.Median(prefillFloor), Statistics.Median(steps), Statistics.Median(floor), bytes);
     }
 }

@@ -1,11 +1,11 @@
-using PeftSharp.Cli.Commands;
 using PeftSharp.Models;
 using PeftSharp.Models.Llama;
 using PeftSharp.Tensors;
+using PeftSharp.Training.Benchmarks;
 
-namespace PeftSharp.Cli.Tests;
+namespace PeftSharp.Training.Tests.Benchmarks;
 
-public class BenchInferTests
+public class InferBenchmarkTests
 {
     private static LlamaForCausalLM Tiny(bool tied)
     {
@@ -27,7 +27,7 @@ public class BenchInferTests
     [InlineData(false)]
     public void Breakdown_CountsEachWeightMatrixOnce_AndTimesEveryPart(bool tied)
     {
-        var b = BenchInferBenchmark.MeasureBreakdown(Tiny(tied), repeats: 1);
+        var b = InferBenchmark.MeasureBreakdown(Tiny(tied), repeats: 1);
 
         // Per layer: q (32×32), k and v (16×32 with 2 of 4 heads × 8), o (32×32), gate and up (48×32), down (32×48);
         // then the embedding (100×32), and a separate head (100×32) only when untied. Float32: 4 bytes each.
