@@ -19,6 +19,10 @@ public static class Program
         {
             return Tensors.PrePackedGemm.Run(args[1..]);
         }
+        if (args.Length > 0 && args[0] == "pool")
+        {
+            return Tensors.PoolWakeUp.Run(args[1..]);
+        }
         if (args.Length > 0 && args[0] == "step")
         {
             return Tensors.StepAllocation.Run(args[1..]);

@@ -45,6 +45,35 @@ public static class CpuPool
 
     [ThreadStatic] private static bool t_insidePool;
 
+    /// <summary>Name of the environment variable read once at start-up to set <see cref="IdleSpinMicroseconds"/>.</summary>
+    public const string SpinEnvironmentVariable = "PEFTSHARP_SPIN_US";
+
+    private static long s_idleSpinTicks = MicrosecondsToTicks(DefaultSpinMicroseconds());
+
+    /// <summary>
+    /// How long an idle worker keeps polling for the next call before it blocks, in microseconds (default 1000, or
+    /// the <c>PEFTSHARP_SPIN_US</c> environment variable). Polling keeps back-to-back kernels from paying a thread
+    /// wake-up each; 0 blocks at once (for processes that share the CPU with other work).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative or above 1,000,000.</exception>
+    public static int IdleSpinMicroseconds
+    {
+        get => (int)(Volatile.Read(ref s_idleSpinTicks) * 1_000_000 / System.Diagnostics.Stopwatch.Frequency);
+        set
+        {
+            if (value < 0 || value > 1_000_000)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "IdleSpinMicroseconds must be between 0 and 1,000,000.");
+            }
+            Volatile.Write(ref s_idleSpinTicks, MicrosecondsToTicks(value));
+        }
+    }
+
+    private static long MicrosecondsToTicks(int us) => us * System.Diagnostics.Stopwatch.Frequency / 1_000_000;
+
+    private static int DefaultSpinMicroseconds()
+        => int.TryParse(Environment.GetEnvironmentVariable(SpinEnvironmentVariable), out int us) && us >= 0 && us <= 1_000_000 ? us : 1000;
+
     /// <summary>
     /// Most threads (the caller included) one parallel call uses. Defaults to the value of the
     /// <c>PEFTSHARP_THREADS</c> environment variable when it is a positive integer, otherwise to
@@ -291,8 +320,8 @@ public static class CpuPool
 
         public void Start(JobBase job)
         {
-            _job = job;
-            _wake.Set(); // publishes _job (Set is a full fence)
+            Volatile.Write(ref _job, job);
+            _wake.Set(); // wakes the worker if it has stopped spinning (Set is a full fence)
         }
 
         private void Loop()
@@ -300,12 +329,43 @@ public static class CpuPool
             t_insidePool = true; // anything a worker runs that calls back into the pool runs inline
             while (true)
             {
-                _wake.Wait();
-                _wake.Reset(); // safe: the next Start happens only after WorkerFinished below
-                JobBase job = _job!;
-                _job = null;
+                // Poll for the next job for up to IdleSpinMicroseconds before blocking: between the kernels of a
+                // training step there are often a few hundred microseconds of single-threaded work, and waking a
+                // blocked thread costs tens of microseconds (more under a hypervisor), during which the caller
+                // runs the product alone.
+                JobBase? job = SpinForJob();
+                while (job is null)
+                {
+                    _wake.Wait();
+                    // A Set that belonged to a job already taken while spinning can leave the event signalled:
+                    // clear it and re-check; Start writes _job before it sets the event, so a real job is seen.
+                    _wake.Reset();
+                    job = Interlocked.Exchange(ref _job, null);
+                }
                 job.Run();
                 WorkerFinished();
+            }
+        }
+
+        private JobBase? SpinForJob()
+        {
+            long budget = Volatile.Read(ref s_idleSpinTicks);
+            if (budget <= 0)
+            {
+                return null;
+            }
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            for (int i = 0; ; i++)
+            {
+                if (Volatile.Read(ref _job) is not null)
+                {
+                    return Interlocked.Exchange(ref _job, null);
+                }
+                Thread.SpinWait(8);
+                if ((i & 63) == 63 && System.Diagnostics.Stopwatch.GetTimestamp() - start > budget)
+                {
+                    return null;
+                }
             }
         }
     }

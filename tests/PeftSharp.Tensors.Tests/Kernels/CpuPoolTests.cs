@@ -102,4 +102,44 @@ public class CpuPoolTests
         CpuPool.For(hits.Length, i => Interlocked.Increment(ref hits[i]));
         Assert.All(hits, h => Assert.Equal(1, h));
     }
+
+    /// <summary>
+    /// Workers that poll for the next call and workers that block hand over every call exactly once, whatever the
+    /// gap between calls (shorter than the polling budget, longer than it, or none): a wake-up signal left over from
+    /// a call a polling worker already took must not start a phantom job or lose the next one.
+    /// </summary>
+    [Fact]
+    public void IdleSpin_HandsOverEveryCallExactlyOnce_WithAndWithoutPolling()
+    {
+        int saved = CpuPool.IdleSpinMicroseconds;
+        try
+        {
+            var rng = new Random(7);
+            foreach (int spin in new[] { 1000, 0, 50 })
+            {
+                CpuPool.IdleSpinMicroseconds = spin;
+                for (int call = 0; call < 300; call++)
+                {
+                    int gapUs = rng.Next(4) switch { 0 => 0, 1 => 20, 2 => 120, _ => 1500 };
+                    if (gapUs > 0)
+                    {
+                        var until = System.Diagnostics.Stopwatch.GetTimestamp() + gapUs * System.Diagnostics.Stopwatch.Frequency / 1_000_000;
+                        while (System.Diagnostics.Stopwatch.GetTimestamp() < until)
+                        {
+                            Thread.SpinWait(8);
+                        }
+                    }
+                    int[] hits = new int[1 + rng.Next(9)];
+                    CpuPool.For(hits.Length, new CountAction(hits), 3);
+                    Assert.All(hits, h => Assert.Equal(1, h));
+                }
+            }
+        }
+        finally
+        {
+            CpuPool.IdleSpinMicroseconds = saved;
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => CpuPool.IdleSpinMicroseconds = -1);
+        Assert.Throws<ArgumentOutOfRangeException>(() => CpuPool.IdleSpinMicroseconds = 1_000_001);
+    }
 }
