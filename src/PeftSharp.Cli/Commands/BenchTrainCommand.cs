@@ -128,6 +128,12 @@ public static class BenchTrainCommand
                 writer.WriteString("weights", r.Weights);
                 writer.WriteNumber("train_tokens_per_s", Math.Round(r.TokensPerSecond, 2));
                 writer.WriteNumber("train_step_s_median", Math.Round(r.StepSecondsMedian, 4));
+                writer.WriteStartArray("train_step_s");
+                foreach (double t in r.StepSeconds)
+                {
+                    writer.WriteNumberValue(Math.Round(t, 4));
+                }
+                writer.WriteEndArray();
                 if (double.IsNaN(r.PeakRssMib))
                 {
                     writer.WriteNull("peak_rss_mib");
