@@ -27,11 +27,11 @@ public static class BenchInferCommand
             DType[] kinds;
             switch (parse.GetValue(weights))
             {
-                case null: kinds = [DType.F32, DType.BF16]; break;
+                case null or "both": kinds = [DType.F32, DType.BF16]; break;
                 case "f32": kinds = [DType.F32]; break;
                 case "bf16": kinds = [DType.BF16]; break;
                 case var other:
-                    Console.Error.WriteLine($"--weights: '{other}' is not f32 or bf16.");
+                    Console.Error.WriteLine($"--weights: '{other}' is not f32, bf16 or both.");
                     return 2;
             }
             int repeats = parse.GetValue(repeat);
