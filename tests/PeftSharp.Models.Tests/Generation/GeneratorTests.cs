@@ -167,6 +167,36 @@ public sealed class GeneratorTests
         Assert.Contains("9 positions", overflow.Message);
     }
 
+    /// <summary>
+    /// No-grad forwards in one pooled scope return each layer's temporaries to the pool; a growing cache's concatenated
+    /// keys/values must survive that, and the preallocated cache's outputs must be unaffected by it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(CausalFixtures))]
+    public void OnePooledScope_ManyForwards_GrowingAndPreallocatedCaches_EqualFullForward(string fixture)
+    {
+        var model = Fixtures.Model(fixture);
+        var ids = Prompts[1];
+        using var noGrad = GradMode.NoGrad();
+        var full = model.Forward(new ModelInput { InputIds = Tensor.FromInts(ids, 1, ids.Length) }).Logits.ToArray();
+        var (kvHeads, headDim) = model.KvShape;
+        foreach (var cache in new[] { new KvCache(model.NumLayers), KvCache.Preallocated(model.NumLayers, 1, kvHeads, headDim, ids.Length) })
+        {
+            using var scope = TensorScope.Begin();
+            int v = model.VocabSize, done = 0;
+            foreach (int chunk in new[] { 4, 1, 3, 1 })
+            {
+                var part = model.Forward(new ModelInput { InputIds = Tensor.FromInts(ids.AsSpan(done, chunk), 1, chunk), Cache = cache }).Logits.ToArray();
+                for (int i = 0; i < chunk * v; i++)
+                {
+                    float e = full[done * v + i];
+                    Assert.True(Math.Abs(e - part[i]) <= 1e-4f * (1 + Math.Abs(e)), $"{fixture} capacity {cache.Capacity}, position {done + i / v}: {part[i]} vs {e}");
+                }
+                done += chunk;
+            }
+        }
+    }
+
     [Fact]
     public void PreallocatedCache_RejectsBadSizesShapesAndGradients()
     {
