@@ -169,7 +169,9 @@ public sealed class TensorScope : IDisposable
     /// the current scope handed out since <paramref name="mark"/> except the one backing <paramref name="keep"/>,
     /// so a no-grad forward holds one layer's intermediates at a time instead of all of them. Any later access
     /// through a tensor over a released buffer throws. Does nothing while gradients are recorded (backward needs
-    /// the intermediates), outside a pooled scope, or when <paramref name="mark"/> belongs to another scope.
+    /// the intermediates), outside a pooled scope, or when <paramref name="mark"/> belongs to another scope. Only for
+    /// stages whose other results nobody keeps (a growing KV cache keeps what a layer concatenates: the models skip the
+    /// release then).
     /// </summary>
     public static void ReleaseSince(ScopeMark mark, Tensor keep)
     {
