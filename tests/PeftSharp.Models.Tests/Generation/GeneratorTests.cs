@@ -149,19 +149,7 @@ public sealed class GeneratorTests
         var full = model.Forward(new ModelInput { InputIds = Tensor.FromInts(ids, 1, ids.Length) }).Logits.ToArray();
         var (kvHeads, headDim) = model.KvShape;
         var cache = KvCache.Preallocated(model.NumLayers, 1, kvHeads, headDim, ids.Length);
-        int v = model.VocabSize, done = 0;
-        foreach (int chunk in new[] { 4, 1, 3, 1 })
-        {
-            var part = model.Forward(new ModelInput { InputIds = Tensor.FromInts(ids.AsSpan(done, chunk), 1, chunk), Cache = cache }).Logits.ToArray();
-            for (int i = 0; i < chunk * v; i++)
-            {
-                float e = full[done * v + i];
-                // float32 products of a 64-wide model in a different blocking: 1e-4 relative is far above rounding.
-                Assert.True(Math.Abs(e - part[i]) <= 1e-4f * (1 + Math.Abs(e)), $"position {done + i / v}, logit {i % v}: {part[i]} vs {e}");
-            }
-            done += chunk;
-            Assert.Equal(done, cache.Length);
-        }
+        AssertChunkedForwardEqualsFull(model, ids, cache, full, "preallocated");
         var overflow = Assert.Throws<InvalidOperationException>(() =>
             model.Forward(new ModelInput { InputIds = Tensor.FromInts([1], 1, 1), Cache = cache }));
         Assert.Contains("9 positions", overflow.Message);
@@ -183,17 +171,25 @@ public sealed class GeneratorTests
         foreach (var cache in new[] { new KvCache(model.NumLayers), KvCache.Preallocated(model.NumLayers, 1, kvHeads, headDim, ids.Length) })
         {
             using var scope = TensorScope.Begin();
-            int v = model.VocabSize, done = 0;
-            foreach (int chunk in new[] { 4, 1, 3, 1 })
+            AssertChunkedForwardEqualsFull(model, ids, cache, full, $"{fixture} capacity {cache.Capacity}");
+        }
+    }
+
+    /// <summary>Feeds <paramref name="ids"/> through the cache in chunks of 4, 1, 3, 1 and compares each chunk's logits with the full forward's.</summary>
+    private static void AssertChunkedForwardEqualsFull(CausalLanguageModel model, int[] ids, KvCache cache, float[] full, string label)
+    {
+        int v = model.VocabSize, done = 0;
+        foreach (int chunk in new[] { 4, 1, 3, 1 })
+        {
+            var part = model.Forward(new ModelInput { InputIds = Tensor.FromInts(ids.AsSpan(done, chunk), 1, chunk), Cache = cache }).Logits.ToArray();
+            for (int i = 0; i < chunk * v; i++)
             {
-                var part = model.Forward(new ModelInput { InputIds = Tensor.FromInts(ids.AsSpan(done, chunk), 1, chunk), Cache = cache }).Logits.ToArray();
-                for (int i = 0; i < chunk * v; i++)
-                {
-                    float e = full[done * v + i];
-                    Assert.True(Math.Abs(e - part[i]) <= 1e-4f * (1 + Math.Abs(e)), $"{fixture} capacity {cache.Capacity}, position {done + i / v}: {part[i]} vs {e}");
-                }
-                done += chunk;
+                float e = full[done * v + i];
+                // float32 products of a 64-wide model in a different blocking: 1e-4 relative is far above rounding.
+                Assert.True(Math.Abs(e - part[i]) <= 1e-4f * (1 + Math.Abs(e)), $"{label}, position {done + i / v}, logit {i % v}: {part[i]} vs {e}");
             }
+            done += chunk;
+            Assert.Equal(done, cache.Length);
         }
     }
 
