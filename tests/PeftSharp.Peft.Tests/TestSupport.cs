@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using PeftSharp.Nn;
+using PeftSharp.Peft.Core;
+using PeftSharp.Peft.Formats;
 using PeftSharp.Tensors;
 using PeftSharp.Tensors.Serialization;
 
@@ -86,6 +88,27 @@ public sealed class ToyModel : Module
 
 public static class TestSupport
 {
+    /// <summary>
+    /// Saves <paramref name="model"/> and checks the folder against the fixture's: same tensor names, every tensor
+    /// byte for byte, "pt" format metadata, and an equal adapter_config.json.
+    /// </summary>
+    public static void AssertSavesLikeFixture(PeftModel model, string fixtureFolder)
+    {
+        var dir = TempDir();
+        model.SavePretrained(dir);
+        using var original = SafetensorsFile.Open(Path.Combine(fixtureFolder, AdapterFiles.WeightsFileName));
+        using var saved = SafetensorsFile.Open(Path.Combine(dir, AdapterFiles.WeightsFileName));
+        Assert.Equal("pt", saved.Metadata["format"]);
+        Assert.Equal(original.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal), saved.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal));
+        foreach (var e in original.Tensors)
+        {
+            Assert.True(original.GetBytes(e.Name).SequenceEqual(saved.GetBytes(e.Name)), $"{e.Name} differs after save");
+        }
+        var a = ReadJson(Path.Combine(fixtureFolder, AdapterConfig.FileName));
+        var b = ReadJson(Path.Combine(dir, AdapterConfig.FileName));
+        Assert.True(JsonNode.DeepEquals(a, b), $"adapter_config.json differs:\n{a.ToJsonString()}\n{b.ToJsonString()}");
+    }
+
     private static readonly string[] EmbeddingNames = ["embed_tokens", "wte", "wpe", "word_embeddings", "position_embeddings", "token_type_embeddings"];
     private static readonly string[] Conv1DNames = ["c_attn", "c_proj", "c_fc"];
 

@@ -89,14 +89,7 @@ public static class BenchInferCommand
                 writer.WriteString("weights", r.Weights);
                 writer.WriteNumber("forward_tokens_per_s", Math.Round(r.ForwardTokensPerSecond, 2));
                 writer.WriteNumber("generate_tokens_per_s", Math.Round(r.GenerateTokensPerSecond, 3));
-                if (double.IsNaN(r.PeakRssMib))
-                {
-                    writer.WriteNull("peak_rss_mib");
-                }
-                else
-                {
-                    writer.WriteNumber("peak_rss_mib", Math.Round(r.PeakRssMib, 1));
-                }
+                BenchCommand.WritePeakRss(writer, r.PeakRssMib);
                 writer.WriteEndObject();
             }
             writer.WriteEndArray();

@@ -134,14 +134,7 @@ public static class BenchTrainCommand
                     writer.WriteNumberValue(Math.Round(t, 4));
                 }
                 writer.WriteEndArray();
-                if (double.IsNaN(r.PeakRssMib))
-                {
-                    writer.WriteNull("peak_rss_mib");
-                }
-                else
-                {
-                    writer.WriteNumber("peak_rss_mib", Math.Round(r.PeakRssMib, 1));
-                }
+                BenchCommand.WritePeakRss(writer, r.PeakRssMib);
                 writer.WriteNumber("allocated_bytes_per_step", Math.Round(r.AllocatedBytesPerStep));
                 writer.WriteNumber("mfu", Math.Round(r.Mfu, 4));
                 writer.WriteNumber("trainable_parameters", r.TrainableParameters);

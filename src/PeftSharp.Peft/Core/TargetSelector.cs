@@ -131,6 +131,32 @@ public static class TargetSelector
     }
 
     /// <summary>
+    /// Checks a rank (r, rank_pattern) / alpha (alpha_pattern) configuration as PEFT reads it: r and every rank in the
+    /// pattern positive integers, every pattern key a regex <see cref="PatternValue"/> can compile.
+    /// </summary>
+    /// <exception cref="AdapterConfigException">Naming the field and the offending key or value.</exception>
+    public static void ValidateRankPatterns(int r, string rField, IReadOnlyList<KeyValuePair<string, double>> rankPattern,
+        string rankPatternField, IReadOnlyList<KeyValuePair<string, double>> alphaPattern)
+    {
+        if (r <= 0)
+        {
+            throw new AdapterConfigException(rField, $"must be a positive integer; got {r}.");
+        }
+        foreach (var (k, v) in rankPattern)
+        {
+            if (v <= 0 || v != System.Math.Floor(v))
+            {
+                throw new AdapterConfigException(rankPatternField, $"rank for \"{k}\" must be a positive integer; got {v}.");
+            }
+            _ = PyRegex.MatchStart(k, "");
+        }
+        foreach (var (k, _) in alphaPattern)
+        {
+            _ = PyRegex.MatchStart(k, "");
+        }
+    }
+
+    /// <summary>
     /// The modules the configuration adapts, in tree order. Modules that match but that <paramref name="method"/>
     /// cannot adapt are an error naming them; a configuration that matches nothing is an error listing the names
     /// it could have matched.

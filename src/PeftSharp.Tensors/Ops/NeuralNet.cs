@@ -51,32 +51,23 @@ public sealed partial class Tensor
     }
 
     /// <summary>Softmax over the last dimension.</summary>
-    public Tensor Softmax()
-    {
-        ThrowUnlessFloat("Softmax");
-        var x = Contiguous();
-        int n = Rank == 0 ? 1 : _shape[^1];
-        int rows = n == 0 ? 0 : Numel / n;
-        var y = Empty((int[])_shape.Clone());
-        Kernels.Softmax.Forward(x.Span, y.Span, rows, n);
-        var node = Tape.Record(y, "softmax", Gradients.Softmax, this);
-        if (node is not null)
-        {
-            node.Saved = [y];
-        }
-        return y;
-    }
+    public Tensor Softmax() => LastDimRowOp("Softmax", "softmax", Kernels.Softmax.Forward, Gradients.Softmax);
 
     /// <summary>Log-softmax over the last dimension.</summary>
-    public Tensor LogSoftmax()
+    public Tensor LogSoftmax() => LastDimRowOp("LogSoftmax", "log_softmax", Kernels.Softmax.LogForward, Gradients.LogSoftmax);
+
+    private delegate void RowKernel(ReadOnlySpan<float> x, Span<float> y, int rows, int n);
+
+    /// <summary>A row-wise op over the last dimension whose backward needs only its output (saved).</summary>
+    private Tensor LastDimRowOp(string op, string name, RowKernel kernel, BackwardRule backward)
     {
-        ThrowUnlessFloat("LogSoftmax");
+        ThrowUnlessFloat(op);
         var x = Contiguous();
         int n = Rank == 0 ? 1 : _shape[^1];
         int rows = n == 0 ? 0 : Numel / n;
         var y = Empty((int[])_shape.Clone());
-        Kernels.Softmax.LogForward(x.Span, y.Span, rows, n);
-        var node = Tape.Record(y, "log_softmax", Gradients.LogSoftmax, this);
+        kernel(x.Span, y.Span, rows, n);
+        var node = Tape.Record(y, name, backward, this);
         if (node is not null)
         {
             node.Saved = [y];

@@ -6,13 +6,7 @@ namespace PeftSharp.Text.Templates;
 /// </summary>
 public sealed class TemplateRaisedException : TemplateException
 {
-    public TemplateRaisedException(string message, int line, int column) : base(message)
+    public TemplateRaisedException(string message, int line, int column) : base(message, line, column)
     {
-        Line = line;
-        Column = column;
     }
-
-    public int Line { get; }
-
-    public int Column { get; }
 }

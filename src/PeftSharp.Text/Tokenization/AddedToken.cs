@@ -14,8 +14,7 @@ public sealed record AddedToken(int Id, string Content, bool Special, bool Singl
 /// <summary>Finds added tokens in a text: leftmost match first, longest at that position (Aho-Corasick leftmost-longest).</summary>
 internal sealed class AddedTokenMatcher
 {
-    private readonly Dictionary<long, int> _children = new(PairKeyComparer.Instance);
-    private readonly List<int> _terminal = new() { -1 };
+    private readonly CharTrie _trie = new();
     private readonly AddedToken[] _tokens;
     private readonly bool[] _firstChar = new bool[65536];
 
@@ -28,21 +27,8 @@ internal sealed class AddedTokenMatcher
             {
                 continue;
             }
-            int node = 0;
-            foreach (char c in pattern)
+            if (_trie.TryAdd(pattern, list.Count))
             {
-                long key = ((long)node << 16) | c;
-                if (!_children.TryGetValue(key, out int child))
-                {
-                    child = _terminal.Count;
-                    _terminal.Add(-1);
-                    _children[key] = child;
-                }
-                node = child;
-            }
-            if (_terminal[node] < 0)
-            {
-                _terminal[node] = list.Count;
                 list.Add(token);
             }
             _firstChar[pattern[0]] = true;
@@ -72,13 +58,13 @@ internal sealed class AddedTokenMatcher
             int node = 0, best = -1, bestEnd = -1;
             for (int j = i; j < text.Length; j++)
             {
-                if (!_children.TryGetValue(((long)node << 16) | text[j], out node))
+                if (!_trie.TryStep(node, text[j], out node))
                 {
                     break;
                 }
-                if (_terminal[node] >= 0)
+                if (_trie.ValueAt(node) >= 0)
                 {
-                    best = _terminal[node];
+                    best = _trie.ValueAt(node);
                     bestEnd = j + 1;
                 }
             }

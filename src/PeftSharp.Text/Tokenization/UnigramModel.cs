@@ -13,9 +13,7 @@ internal sealed class UnigramModel : Model
     private readonly bool _byteFallback;
     private readonly double _minScore;
     private readonly int[] _byteIds = new int[256];
-    // Trie over UTF-16 chars: (node << 16 | char) → child; _terminal[node] = token id or -1.
-    private readonly Dictionary<long, int> _children = new(PairKeyComparer.Instance);
-    private readonly List<int> _terminal = new() { -1 };
+    private readonly CharTrie _trie = new(); // piece → token id
     [ThreadStatic] private static Lattice? t_lattice;
 
     public UnigramModel(List<(string Piece, double Score)> vocab, int? unkId, bool byteFallback)
@@ -31,7 +29,7 @@ internal sealed class UnigramModel : Model
         _byteFallback = byteFallback;
         for (int id = 0; id < vocab.Count; id++)
         {
-            Insert(vocab[id].Piece, id);
+            _trie.TryAdd(vocab[id].Piece, id);
         }
         for (int b = 0; b < 256; b++)
         {
@@ -47,26 +45,6 @@ internal sealed class UnigramModel : Model
             d.TryAdd(vocab[i].Piece, i);
         }
         return d;
-    }
-
-    private void Insert(string piece, int id)
-    {
-        int node = 0;
-        foreach (char c in piece)
-        {
-            long key = ((long)node << 16) | c;
-            if (!_children.TryGetValue(key, out int child))
-            {
-                child = _terminal.Count;
-                _terminal.Add(-1);
-                _children[key] = child;
-            }
-            node = child;
-        }
-        if (_terminal[node] < 0)
-        {
-            _terminal[node] = id;
-        }
     }
 
     public override void Tokenize(ReadOnlySpan<char> s, List<ModelToken> output)
@@ -86,11 +64,11 @@ internal sealed class UnigramModel : Model
             int node = 0;
             for (int i = start; i < s.Length; i++)
             {
-                if (!_children.TryGetValue(((long)node << 16) | s[i], out node))
+                if (!_trie.TryStep(node, s[i], out node))
                 {
                     break;
                 }
-                int id = _terminal[node];
+                int id = _trie.ValueAt(node);
                 if (id < 0)
                 {
                     continue;

@@ -91,19 +91,6 @@ public sealed class FixtureMethodTests(ITestOutputHelper output)
             return;
         }
         var model = Load(fixture);
-        var dir = TestSupport.TempDir();
-        model.SavePretrained(dir);
-        var src = FixtureRoot.Folder(fixture);
-        using var original = SafetensorsFile.Open(Path.Combine(src, AdapterFiles.WeightsFileName));
-        using var saved = SafetensorsFile.Open(Path.Combine(dir, AdapterFiles.WeightsFileName));
-        Assert.Equal("pt", saved.Metadata["format"]);
-        Assert.Equal(original.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal), saved.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal));
-        foreach (var e in original.Tensors)
-        {
-            Assert.True(original.GetBytes(e.Name).SequenceEqual(saved.GetBytes(e.Name)), $"{e.Name} differs after save");
-        }
-        var a = TestSupport.ReadJson(Path.Combine(src, AdapterConfig.FileName));
-        var b = TestSupport.ReadJson(Path.Combine(dir, AdapterConfig.FileName));
-        Assert.True(JsonNode.DeepEquals(a, b), $"adapter_config.json differs:\n{a.ToJsonString()}\n{b.ToJsonString()}");
+        TestSupport.AssertSavesLikeFixture(model, FixtureRoot.Folder(fixture));
     }
 }

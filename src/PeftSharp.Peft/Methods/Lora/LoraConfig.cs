@@ -76,22 +76,7 @@ public sealed record LoraConfig : AdapterConfig
     public override void Validate()
     {
         base.Validate();
-        if (R <= 0)
-        {
-            throw new AdapterConfigException(RField, $"must be a positive integer; got {R}.");
-        }
-        foreach (var (k, v) in RankPattern)
-        {
-            if (v <= 0 || v != System.Math.Floor(v))
-            {
-                throw new AdapterConfigException(RankPatternField, $"rank for \"{k}\" must be a positive integer; got {v}.");
-            }
-            _ = PyRegex.MatchStart(k, "");
-        }
-        foreach (var (k, _) in AlphaPattern)
-        {
-            _ = PyRegex.MatchStart(k, "");
-        }
+        TargetSelector.ValidateRankPatterns(R, RField, RankPattern, RankPatternField, AlphaPattern);
         if (LoraDropout is < 0 or >= 1)
         {
             throw new AdapterConfigException(DropoutField, $"must be in [0, 1); got {LoraDropout}.");

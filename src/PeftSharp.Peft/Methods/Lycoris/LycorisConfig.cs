@@ -51,22 +51,7 @@ public abstract record LycorisConfig : AdapterConfig
     public override void Validate()
     {
         base.Validate();
-        if (R <= 0)
-        {
-            throw new AdapterConfigException(RField, $"must be a positive integer; got {R}.");
-        }
-        foreach (var (k, v) in RankPattern)
-        {
-            if (v <= 0 || v != System.Math.Floor(v))
-            {
-                throw new AdapterConfigException(RankPatternField, $"rank for \"{k}\" must be a positive integer; got {v}.");
-            }
-            _ = PyRegex.MatchStart(k, "");
-        }
-        foreach (var (k, _) in AlphaPattern)
-        {
-            _ = PyRegex.MatchStart(k, "");
-        }
+        TargetSelector.ValidateRankPatterns(R, RField, RankPattern, RankPatternField, AlphaPattern);
         if (RankDropout != 0)
         {
             throw new AdapterConfigException(RankDropoutField, $"only 0 is supported; got {RankDropout}.");
