@@ -237,6 +237,13 @@ public abstract class CausalLanguageModel : PretrainedModel, IPromptLearningHost
         return attentionMask;
     }
 
+    /// <summary>
+    /// Where a decoder's layer loop starts handing each layer's temporaries back to the pool in no-grad forwards
+    /// (<see cref="TensorScope.ReleaseSince"/> after every layer). A growing cache keeps the keys and values each layer
+    /// concatenates, so with one nothing is released (the default mark).
+    /// </summary>
+    public static ScopeMark LayerReleaseMark(KvCache? cache) => cache is { Capacity: 0 } ? default : TensorScope.Mark();
+
     /// <summary>Position ids P..P+T−1 for every row, or the given ones (validated).</summary>
     public static int[] Positions(int batch, int length, int past, Tensor? positionIds)
     {

@@ -99,8 +99,7 @@ public sealed class Gpt2Model : Module
             .Add(Child("wpe").Forward(Tensor.FromInts(positions, b, t)));  // (B, T, C)
         var mask = CausalLanguageModel.KeyPadding(b, t, past, input.AttentionMask);         // (B, S) or null
         var blocks = (ModuleList)Child("h");
-        // A growing cache keeps the keys/values each block concatenates, so those blocks' buffers must live on.
-        var mark = input.Cache is { Capacity: 0 } ? default : TensorScope.Mark();
+        var mark = CausalLanguageModel.LayerReleaseMark(input.Cache);
         for (int i = 0; i < blocks.Count; i++)
         {
             h = ((Gpt2Block)blocks[i]).Forward(h, mask, input.Cache, i);

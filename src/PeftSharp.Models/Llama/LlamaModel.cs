@@ -100,8 +100,7 @@ public sealed class LlamaModel : Module
         var rope = RopeFor(positions);
         var posIds = Tensor.FromInts(positions, b, t);
         var mask = CausalLanguageModel.KeyPadding(b, t, past, input.AttentionMask);  // (B, S) or null
-        // A growing cache keeps the keys/values each layer concatenates, so those layers' buffers must live on.
-        var mark = input.Cache is { Capacity: 0 } ? default : TensorScope.Mark();
+        var mark = CausalLanguageModel.LayerReleaseMark(input.Cache);
         for (int i = 0; i < Layers.Count; i++)
         {
             h = ((LlamaDecoderLayer)Layers[i]).Forward(h, posIds, rope, mask, input.Cache, i);
