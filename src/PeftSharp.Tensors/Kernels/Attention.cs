@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -684,23 +685,7 @@ public static partial class Attention
         }
     }
 
-    /// <summary>a *= s over n floats: 16 lanes at a time where AVX-512 is present, the tail (and everything elsewhere) scalar; same products either way.</summary>
-    private static unsafe void ScaleRow(float* a, int n, float s)
-    {
-        int d = 0;
-        if (FastMath.IsVectorized512)
-        {
-            Vector512<float> vs = Vector512.Create(s);
-            for (; d <= n - 16; d += 16)
-            {
-                Vector512.Store(Avx512F.Multiply(Vector512.Load(a + d), vs), a + d);
-            }
-        }
-        for (; d < n; d++)
-        {
-            a[d] *= s;
-        }
-    }
+    private static unsafe void ScaleRow(float* a, int n, float s) => TensorPrimitives.Multiply(new ReadOnlySpan<float>(a, n), s, new Span<float>(a, n));
 
     /// <summary>o = mean over the S rows of v (zeros when S = 0): the fully masked row's output.</summary>
     private static unsafe void MeanRows(float* v, long stride, int s, int d, float* o)
